@@ -1,0 +1,51 @@
+# drift_nb: the single entry point. `make reproduce` and `make test` are all a newcomer needs.
+PYTHON  ?= python3
+VENV    ?= .venv
+BIN     := $(VENV)/bin
+STAMP   := $(VENV)/.drift_nb-installed
+PROFILE ?= cpu
+
+.PHONY: help venv reproduce test sync-check nbtest pytest docs docs-quarto clean
+
+help:
+	@echo "make reproduce   create .venv if missing, run every report at PROFILE=$(PROFILE)"
+	@echo "make test        create .venv if missing, export sync check, nbdev-test, pytest, docs build"
+	@echo "make docs        build the offline docs site into docs/ (no Quarto needed)"
+	@echo "make docs-quarto nbdev-docs, for machines with Quarto"
+
+# The environment: created once, refreshed when pyproject.toml changes.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name python3 --display-name "Python 3 (drift_nb .venv)"
+	touch $(STAMP)
+
+venv: $(STAMP)
+
+reproduce: $(STAMP)
+	$(BIN)/drift-nb reproduce --profile $(PROFILE)
+
+test: sync-check nbtest pytest docs
+
+# The package must be exactly what the notebooks export.
+sync-check: $(STAMP)
+	@rm -rf .sync-check && cp -r drift_nb .sync-check
+	@$(BIN)/nbdev-export
+	@if diff -r -x __pycache__ .sync-check drift_nb; then rm -rf .sync-check; echo "sync-check: drift_nb/ equals the notebooks' export"; \
+	 else rm -rf .sync-check; echo "sync-check FAILED: drift_nb/ differed from what nbs/ exports (diff above)."; \
+	      echo "Edit the notebooks, run nbdev-export, and commit both."; exit 1; fi
+
+nbtest: $(STAMP)
+	$(BIN)/nbdev-test --n_workers 2
+
+pytest: $(STAMP)
+	$(BIN)/python -m pytest -q
+
+docs: $(STAMP)
+	$(BIN)/drift-nb docs
+
+docs-quarto: $(STAMP)
+	$(BIN)/nbdev-docs
+
+clean:
+	rm -rf _proc .sync-check papermill_runs/_staging papermill_runs/_failed papermill_runs/_interactive
