@@ -1,0 +1,83 @@
+"""End-to-end tests of the `drift-nb` command: list, run, reproduce, and the failure cases."""
+import json
+
+import nbformat
+import pytest
+
+from conftest import drift_nb, tree
+
+
+def test_list_shows_reports_and_parameters(sandbox):
+    r = drift_nb("list")
+    assert r.returncode == 0, r.stderr
+    assert "data_overview:" in r.stdout
+    assert "n_samples (int, default 64)" in r.stdout and "profile (str" in r.stdout
+
+
+def test_run_writes_notebook_tables_figures_runmd_and_index(sandbox):
+    r = drift_nb("run", "data_overview", "--profile", "smoke", "-p", "n_samples", "16", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    run = sandbox["runs"] / "data_overview-smoke"
+    files = tree(run)
+    for f in ("data_overview.ipynb", "RUN.md", "run.json", "tables/class_balance.csv", "tables/class_balance.md",
+              "tables/data_source.csv", "figures/samples.png", "figures/class_balance.png"):
+        assert f in files, f"{f} missing from {files}"
+    assert tree(sandbox["figures"] / "data_overview-smoke") == ["class_balance.png", "samples.png"]
+    meta = json.loads((run / "run.json").read_text())
+    assert meta["parameters"]["n_samples"] == 16 and meta["profile"] == "smoke"
+    assert len(meta["config_hash"]) == 12 and meta["hardware"]["cpu_count"] >= 1
+    runmd = (run / "RUN.md").read_text()
+    for words in ("`n_samples` | `16`", "git commit", "config hash", "wall time", "torch"):
+        assert words in runmd
+    nb = nbformat.read(run / "data_overview.ipynb", as_version=4)
+    injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and "n_samples = 16" in injected[0].source
+    index = (sandbox["runs"] / "index.md").read_text()
+    assert "data_overview-smoke/tables/class_balance.md" in index and "data_overview-smoke/figures/samples.png" in index
+    assert not tree(sandbox["runs"] / "_staging"), "staging must be empty after a good run"
+
+
+@pytest.mark.parametrize("args, words", [
+    (["run", "no_such_report"], ["unknown report 'no_such_report'", "data_overview"]),
+    (["run", "data_overview", "-p", "no_such_param", "1"], ["unknown parameter 'no_such_param'", "n_samples (int"]),
+    (["run", "data_overview", "-p", "n_samples", "many"], ["'n_samples' expects int", "'many'"]),
+    (["run", "data_overview", "--profile", "huge"], ["unknown profile 'huge'", "smoke, cpu, gpu"]),
+    (["reproduce", "--profile", "huge"], ["unknown profile 'huge'"]),
+])
+def test_bad_input_fails_clearly_and_writes_nothing(sandbox, args, words):
+    r = drift_nb(*args)
+    assert r.returncode == 2
+    for w in words: assert w in r.stderr, r.stderr
+    for d in sandbox.values(): assert tree(d) == [], f"{d} must stay empty"
+
+
+FAILING_REPORT = nbformat.v4.new_notebook(
+    metadata={"kernelspec": {"name": "python3", "display_name": "python3", "language": "python"}},
+    cells=[nbformat.v4.new_markdown_cell("# Flaky\n> Fails on demand."),
+           nbformat.v4.new_code_cell("profile: str = 'smoke'\nfail: bool = False", metadata={"tags": ["parameters"]}),
+           nbformat.v4.new_code_cell("from drift_nb.results import save_table\nimport pandas as pd\n"
+                                     "save_table(pd.DataFrame({'fail': [fail]}), 'status')"),
+           nbformat.v4.new_code_cell("if fail: raise RuntimeError('deliberate failure')")])
+
+
+def test_failed_run_keeps_previous_results_and_names_the_notebook(sandbox, reports_copy):
+    nbformat.write(FAILING_REPORT, reports_copy / "flaky.ipynb")
+    assert drift_nb("run", "flaky", "--profile", "smoke", "--no-progress").returncode == 0
+    good = sandbox["runs"] / "flaky-smoke"
+    before = {f: (good / f).read_bytes() for f in tree(good)}
+    r = drift_nb("run", "flaky", "--profile", "smoke", "-p", "fail", "true", "--no-progress")
+    assert r.returncode == 1
+    assert "deliberate failure" in r.stderr and "previous results" in r.stderr
+    failed_nb = sandbox["runs"] / "_failed" / "flaky-smoke" / "flaky.ipynb"
+    assert str(failed_nb) in r.stderr and failed_nb.is_file()
+    assert {f: (good / f).read_bytes() for f in tree(good)} == before, "the good run must be untouched"
+
+
+def test_reproduce_runs_every_report_and_writes_index(sandbox, reports_copy):
+    nbformat.write(FAILING_REPORT, reports_copy / "flaky.ipynb")
+    r = drift_nb("reproduce", "--profile", "smoke", "--no-progress")
+    assert r.returncode == 0, r.stderr
+    assert "2/2 reports ran" in r.stdout
+    index = (sandbox["runs"] / "index.md").read_text()
+    assert "## data_overview-smoke" in index and "## flaky-smoke" in index
+    assert "flaky-smoke/tables/status.md" in index
