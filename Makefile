@@ -36,7 +36,7 @@ sync-check: $(STAMP)
 	      echo "Edit the notebooks, run nbdev-export, and commit both."; exit 1; fi
 
 nbtest: $(STAMP)
-	$(BIN)/nbdev-test --n_workers 2
+	$(BIN)/nbdev-test --n-workers 2
 
 pytest: $(STAMP)
 	$(BIN)/python -m pytest -q
