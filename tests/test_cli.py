@@ -81,3 +81,19 @@ def test_reproduce_runs_every_report_and_writes_index(sandbox, reports_copy):
     index = (sandbox["runs"] / "index.md").read_text()
     assert "## data_overview-smoke" in index and "## flaky-smoke" in index
     assert "flaky-smoke/tables/status.md" in index
+
+
+@pytest.mark.slow
+def test_routec_key_test_runs_at_smoke(sandbox):
+    r = drift_nb("run", "routec_key_test", "--profile", "smoke", "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = sandbox["runs"] / "routec_key_test-smoke"
+    import pandas as pd
+    key = pd.read_csv(run / "tables" / "key_test.csv")
+    assert len(key) == 24 and set(key["method"]) == {"baseline", "drope", "learned_drope", "amortized",
+                                                     "amortized_maskonly", "iterative"}
+    assert (key["pixel_mask_ratio"] > 0).all() and (key["bit_mask_ratio"] > 0).all() and (key["mse_before"] > 0).all()
+    assert (key["delta_acc_ci_low"] <= key["delta_acc"] + 1e-12).all()
+    assert key.query("kind == 'mcmc'")["n"].eq(4).all() and key.query("kind == 'amortized'")["n"].eq(64).all()
+    assert {"speed.csv", "key_test_vs_design.csv", "iterative_steps.csv"} <= set(p.name for p in (run / "tables").iterdir())
+    assert (run / "figures" / "delta_acc_vs_design.png").is_file()
