@@ -17,6 +17,7 @@ import torch.nn.functional as F
 from ..checkpoint import batch_indices, fit
 from .energies import ObservationEnergy
 from .masks import MASK_TYPES, make_pixel_mask, pixel_to_bit_mask
+from ..core import check_choice
 
 # %% auto #0
 __all__ = ['PADDINGS', 'TRAIN_MASK_TYPES', 'ZPRED_MODES', 'TOKEN_CONFIDENCE', 'InpaintNet', 'cosine_schedule_counts',
@@ -29,9 +30,6 @@ TRAIN_MASK_TYPES = MASK_TYPES + ("latent",)
 ZPRED_MODES = ("soft", "ste")
 TOKEN_CONFIDENCE = ("mean", "min")
 
-def _choice(name: str, value, valid) -> None:
-    if value not in valid:
-        raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(map(str, valid))}")
 
 def _bool_mask(bit_mask: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
     "Latent mask as `(B, H, W)` bool; accepts `(B, H, W)` or `(B, 1, H, W)`, bool or {0,1}."
@@ -52,7 +50,7 @@ class InpaintNet(nn.Module):
     "Residual CNN on the 7x7 torus: `cat(z*(1-m), m)` (k+1 channels) -> per-bit logits (B, k, 7, 7)."
     def __init__(self, k: int = 8, hidden: int = 64, n_blocks: int = 3, padding: str = "circular"):
         super().__init__()
-        _choice("padding", padding, PADDINGS)
+        check_choice("padding", padding, PADDINGS)
         self.k, self.padding = k, padding
         self.stem = nn.Conv2d(k + 1, hidden, 3, padding=1, padding_mode=padding)
         self.blocks = nn.Sequential(*[_ResBlock(hidden, padding) for _ in range(n_blocks)])
@@ -90,7 +88,7 @@ def amortized_inpaint(net: nn.Module, z: torch.Tensor, bit_mask: torch.Tensor) -
 def iterative_inpaint(net: nn.Module, z: torch.Tensor, bit_mask: torch.Tensor, n_steps: int = 4,
                       token_confidence: str = "mean", return_info: bool = False):
     "MaskGIT decoding: commit the most confident unknown positions per step on a cosine schedule; observed positions kept."
-    _choice("token_confidence", token_confidence, TOKEN_CONFIDENCE)
+    check_choice("token_confidence", token_confidence, TOKEN_CONFIDENCE)
     if n_steps < 1: raise ValueError(f"n_steps must be >= 1, got {n_steps}")
     m = _bool_mask(bit_mask, z); B, k, H, W = z.shape
     was = net.training; net.eval()
@@ -140,7 +138,7 @@ def sample_training_masks(mask_types, n: int, generator: torch.Generator | None 
     "Per-sample mask type drawn uniformly from `mask_types`; -> (pixel_mask (n,1,28,28) float, bit_mask (n,7,7) bool)."
     mask_types = tuple(mask_types)
     if not mask_types: raise ValueError(f"mask_types is empty; valid choices: {', '.join(TRAIN_MASK_TYPES)}")
-    for t in mask_types: _choice("mask type", t, TRAIN_MASK_TYPES)
+    for t in mask_types: check_choice("mask type", t, TRAIN_MASK_TYPES)
     kind = torch.randint(0, len(mask_types), (n,), generator=generator)
     pm = torch.zeros(n, 1, 28, 28); bm = torch.zeros(n, 7, 7, dtype=torch.bool)
     for i, t in enumerate(mask_types):
@@ -162,8 +160,8 @@ class InpaintTrainer:
                  classifier: nn.Module | None = None, alpha_core: float = 0.0, beta_obs: float = 0.0, gamma_cls: float = 0.0,
                  obs_kind: str = "gaussian", obs_sigma: float = 0.5, mask_types=("random",), bitmask_policy: str = "any",
                  z_pred: str = "soft", lr: float = 2e-3, seed: int = 0, grad_clip: float | None = 1.0):
-        _choice("z_pred", z_pred, ZPRED_MODES)
-        for t in mask_types: _choice("mask type", t, TRAIN_MASK_TYPES)
+        check_choice("z_pred", z_pred, ZPRED_MODES)
+        for t in mask_types: check_choice("mask type", t, TRAIN_MASK_TYPES)
         for name, w, mod in (("alpha_core", alpha_core, local_predictor), ("beta_obs", beta_obs, decoder), ("gamma_cls", gamma_cls, classifier)):
             if w < 0: raise ValueError(f"{name} must be >= 0, got {w}")
             if w > 0 and mod is None:

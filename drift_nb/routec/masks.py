@@ -10,6 +10,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 import torch.nn.functional as F
+from ..core import check_choice
 
 # %% auto #0
 __all__ = ['MASK_TYPES', 'NOISE_TYPES', 'BITMASK_POLICIES', 'GOLDEN_PIXEL_RATIOS', 'IMG', 'PATCH', 'GRID', 'NOISE_PARAMS',
@@ -24,9 +25,6 @@ GOLDEN_PIXEL_RATIOS = {"center": (0.20, 0.30), "random": (0.15, 0.40), "multi_ho
 IMG, PATCH, GRID = 28, 4, 7
 NOISE_PARAMS = {"gaussian_sigma": 0.1, "bias": 0.2, "dropout_p": 0.2}
 
-def _check_choice(kind: str, value, choices) -> None:
-    if value not in choices:
-        raise ValueError(f"unknown {kind} {value!r}; valid choices: {', '.join(choices)}")
 
 def _gen_device(generator: torch.Generator | None) -> torch.device:
     return generator.device if generator is not None else torch.device("cpu")
@@ -53,7 +51,7 @@ def _place_blocks(m: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, size:
 
 def make_pixel_mask(mask_type: str, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
     "Pixel masks `(n,1,28,28)` float, 1 = occluded, of type center, random, multi_hole or stripes."
-    _check_choice("mask type", mask_type, MASK_TYPES)
+    check_choice("mask type", mask_type, MASK_TYPES)
     if n < 0: raise ValueError(f"n must be >= 0, got {n}")
     dev = torch.device(device or "cpu")
     m = torch.zeros(n, 1, IMG, IMG, device=dev)
@@ -78,7 +76,7 @@ def make_pixel_mask(mask_type: str, n: int, generator: torch.Generator | None = 
 # %% ../../nbs/10_routec_masks.ipynb #3e6d3b42
 def apply_noise(x: torch.Tensor, noise_type: str, generator: torch.Generator | None = None) -> torch.Tensor:
     "Return a noisy copy of images `x` in [0,1]: clean, gaussian (sigma 0.1), bias (+0.2) or dropout (p 0.2); clamped to [0,1]."
-    _check_choice("noise type", noise_type, NOISE_TYPES)
+    check_choice("noise type", noise_type, NOISE_TYPES)
     if noise_type == "clean": out = x.clone()
     elif noise_type == "gaussian": out = x + NOISE_PARAMS["gaussian_sigma"] * randn_on(x.shape, x.device, generator).to(x.dtype)
     elif noise_type == "bias": out = x + NOISE_PARAMS["bias"]
@@ -92,7 +90,7 @@ def occlude(x: torch.Tensor, pixel_mask: torch.Tensor) -> torch.Tensor:
 # %% ../../nbs/10_routec_masks.ipynb #8b17b370
 def pixel_to_bit_mask(pixel_mask: torch.Tensor, policy: str = "any", eps: float = 1e-6) -> torch.Tensor:
     "Latent mask `(n,7,7)` bool (True = token unknown) from a pixel mask `(n,1,28,28)` under policy any or majority."
-    _check_choice("bitmask policy", policy, BITMASK_POLICIES)
+    check_choice("bitmask policy", policy, BITMASK_POLICIES)
     if pixel_mask.dim() != 4 or tuple(pixel_mask.shape[1:]) != (1, IMG, IMG):
         raise ValueError(f"pixel_mask must have shape (n, 1, 28, 28), got {tuple(pixel_mask.shape)}")
     visible = 1 - F.avg_pool2d(pixel_mask.float(), PATCH)[:, 0]
@@ -105,7 +103,7 @@ def mask_ratios(pixel_mask: torch.Tensor, bit_mask: torch.Tensor) -> tuple[float
 # %% ../../nbs/10_routec_masks.ipynb #cab7c0c1
 def run_golden_mask_tests(policy: str = "any", n: int = 64, seed: int = 0) -> pd.DataFrame:
     "Check pixel and latent mask ratios of every mask type; return the table or raise AssertionError naming the failures."
-    _check_choice("bitmask policy", policy, BITMASK_POLICIES)
+    check_choice("bitmask policy", policy, BITMASK_POLICIES)
     g = torch.Generator().manual_seed(int(seed))
     rows, bad = [], []
     for t in MASK_TYPES:

@@ -17,6 +17,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import batch_indices, fit
 from .energies import CombinedEnergy, score_token_values, token_values, with_token
+from ..core import check_choice
 
 # %% auto #0
 __all__ = ['GRID', 'TEMP_SCHEDULES', 'CANDIDATE_MODES', 'OFFSET_SHAPES', 'CORRUPT_MODES', 'tokens', 'untokens', 'soft_xor',
@@ -32,9 +33,6 @@ CANDIDATE_MODES = ("fixed", "topk", "lsh", "all")
 OFFSET_SHAPES = ("ring", "axial")
 CORRUPT_MODES = ("shuffle", "random", "flip")
 
-def _choice(name: str, value, valid) -> None:
-    if value not in valid:
-        raise ValueError(f"unknown {name} {value!r}; valid choices: {', '.join(map(str, valid))}")
 
 def tokens(z: torch.Tensor) -> torch.Tensor:
     "Grid `(B, k, H, W)` -> tokens `(B, H*W, k)`, position `n = W*row + col`, bit axis last."
@@ -51,7 +49,7 @@ def soft_xor(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
 
 def temperature_schedule(progress: float, t_start: float = 1.0, t_end: float = 0.1, kind: str = "exp") -> float:
     "Gate temperature at training progress in [0, 1]: `t_start` -> `t_end`, geometric (`exp`), `linear` or `cosine`."
-    _choice("schedule", kind, TEMP_SCHEDULES)
+    check_choice("schedule", kind, TEMP_SCHEDULES)
     p = min(max(float(progress), 0.0), 1.0)
     if kind == "exp": return float(t_start * (t_end / t_start) ** p)
     if kind == "linear": return float(t_start + (t_end - t_start) * p)
@@ -66,7 +64,7 @@ class LearnedHammingGate(nn.Module):
     def __init__(self, k: int = 8, tau_init: float = 2.0, grouped: bool = False, n_coarse: int | None = None,
                  w_init: float = 1.0, t_start: float = 1.0, t_end: float = 0.1, schedule: str = "exp"):
         super().__init__()
-        _choice("schedule", schedule, TEMP_SCHEDULES)
+        check_choice("schedule", schedule, TEMP_SCHEDULES)
         if w_init <= 0: raise ValueError(f"w_init must be > 0, got {w_init}")
         self.k, self.grouped = int(k), bool(grouped)
         self.n_coarse = int(n_coarse if n_coarse is not None else k // 2)
@@ -114,7 +112,7 @@ class LearnedHammingGate(nn.Module):
 # %% ../../nbs/14_routec_routing.ipynb #a67c71b3
 def torus_offsets(radii=(1, 2), shape: str = "ring", grid: int = GRID) -> list[tuple[int, int]]:
     "Offsets `(di, dj)` at Chebyshev distance exactly r for r in `radii` (`ring`), or the 4 axis ones (`axial`)."
-    _choice("shape", shape, OFFSET_SHAPES)
+    check_choice("shape", shape, OFFSET_SHAPES)
     rmax = (grid - 1) // 2
     for r in radii:
         if not (isinstance(r, int) and 1 <= r <= rmax):
@@ -219,7 +217,7 @@ class LearnedDRoPEEnergy(nn.Module):
                  radii=(1, 2), shape: str = "ring", K: int = 8, lsh: LSHCandidateGenerator | None = None,
                  hard: bool = False, **gate_kwargs):
         super().__init__()
-        _choice("candidates", candidates, CANDIDATE_MODES)
+        check_choice("candidates", candidates, CANDIDATE_MODES)
         if candidates == "lsh" and lsh is None: lsh = LSHCandidateGenerator(k=k)
         self.gate = gate if gate is not None else LearnedHammingGate(k, **gate_kwargs)
         self.mode, self.K, self.lsh, self.hard = candidates, int(K), lsh, bool(hard)
@@ -306,7 +304,7 @@ class CombinedEnergyLearned(nn.Module):
 # %% ../../nbs/14_routec_routing.ipynb #210e5a79
 def corrupt_tokens(z: torch.Tensor, frac: float = 0.25, mode: str = "shuffle", generator: torch.Generator | None = None):
     "Corrupt a random `frac` of positions per sample: `shuffle` (token from another position), `random` or `flip` (one bit); -> (z', pos_mask (B,H,W))."
-    _choice("corrupt mode", mode, CORRUPT_MODES)
+    check_choice("corrupt mode", mode, CORRUPT_MODES)
     if not 0 < frac <= 1: raise ValueError(f"frac must be in (0, 1], got {frac}")
     B, k, H, W = z.shape; N = H * W
     n_c = max(1, round(frac * N))
@@ -344,7 +342,7 @@ def train_learned_gate(z_train: torch.Tensor, *, steps: int, margin: float = 1.0
                        lr: float = 5e-2, seed: int = 0, anneal: bool = True, task_on: str = "corrupt",
                        progress: bool = False, **fit_kwargs):
     "Train the gate of `energy` (default: a fresh `LearnedDRoPEEnergy`) with the contrastive margin loss (+ L1, + task CE); -> (energy, history DataFrame)."
-    _choice("task_on", task_on, ("corrupt", "clean"))
+    check_choice("task_on", task_on, ("corrupt", "clean"))
     if lambda_task > 0 and (classifier is None or y is None):
         raise ValueError("lambda_task > 0 needs a classifier and labels y")
     energy = energy if energy is not None else LearnedDRoPEEnergy(k=z_train.shape[1]).to(z_train.device)
