@@ -97,3 +97,16 @@ def test_routec_key_test_runs_at_smoke(sandbox):
     assert key.query("kind == 'mcmc'")["n"].eq(4).all() and key.query("kind == 'amortized'")["n"].eq(64).all()
     assert {"speed.csv", "key_test_vs_design.csv", "iterative_steps.csv"} <= set(p.name for p in (run / "tables").iterdir())
     assert (run / "figures" / "delta_acc_vs_design.png").is_file()
+
+
+def _has_cuda():
+    import torch
+    return torch.cuda.is_available()
+
+
+@pytest.mark.skipif(_has_cuda(), reason="this machine has CUDA: the gpu profile is valid here")
+def test_gpu_profile_without_cuda_is_refused_before_running(sandbox):
+    r = drift_nb("run", "routec_key_test", "--profile", "gpu")
+    assert r.returncode == 2
+    assert "CUDA is not available" in r.stderr and "--profile cpu" in r.stderr
+    for d in sandbox.values(): assert tree(d) == []
