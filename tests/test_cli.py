@@ -110,3 +110,55 @@ def test_gpu_profile_without_cuda_is_refused_before_running(sandbox):
     assert r.returncode == 2
     assert "CUDA is not available" in r.stderr and "--profile cpu" in r.stderr
     for d in sandbox.values(): assert tree(d) == []
+
+
+@pytest.mark.slow
+def test_routec_ablations_runs_at_smoke(sandbox):
+    r = drift_nb("run", "routec_ablations", "--profile", "smoke", "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    import pandas as pd
+    t = sandbox["runs"] / "routec_ablations-smoke" / "tables"
+    sweep = pd.read_csv(t / "gamma_sweep.csv")
+    assert sorted(sweep["gamma_cls"].unique()) == [0, 0.01, 0.05, 0.1, 0.5] and len(sweep) == 20 and sweep["n"].eq(64).all()
+    paired = pd.read_csv(t / "gamma_sweep_paired.csv")
+    assert len(paired) == 16 and (paired["diff_ci_low"] <= paired["diff"] + 1e-12).all()
+    obs = pd.read_csv(t / "obs_kind.csv")
+    assert set(obs["obs_kind"]) == {"gaussian", "bernoulli"} and len(obs) == 16
+    assert obs.query("where == 'MCMC E_obs'")["n"].eq(4).all()
+    assert len(pd.read_csv(t / "torus.csv")) == 16 and len(pd.read_csv(t / "torus_paired.csv")) == 12
+    ece = pd.read_csv(t / "calibration_ece.csv")
+    assert len(ece) == 44 and ece["ece"].between(0, 1).all()
+    assert sorted(pd.read_csv(t / "iterative_steps.csv")["n_steps"].unique()) == [1, 2, 3, 4]
+    assert set(pd.read_csv(t / "gate_weights.csv")["gate"]) == {"contrastive", "contrastive+task"}
+    assert len(pd.read_csv(t / "gate_mcmc.csv")) == 4
+    figs = sandbox["runs"] / "routec_ablations-smoke" / "figures"
+    assert {"gamma_sweep.png", "obs_kind.png", "torus.png", "reliability.png", "iterative_steps.png",
+            "gate_weights.png"} <= {p.name for p in figs.iterdir()}
+
+
+@pytest.mark.slow
+def test_routec_eval_suite_runs_at_smoke(sandbox):
+    r = drift_nb("run", "routec_eval_suite", "--profile", "smoke", "-p", "mcmc_max_digits", "1", "-p", "n_timing", "1",
+                 "--no-progress", timeout=1800)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = sandbox["runs"] / "routec_eval_suite-smoke"
+    import pandas as pd
+    b1 = pd.read_csv(run / "tables" / "suite_b1.csv")
+    methods = {"baseline", "drope", "learned_drope", "amortized", "amortized_maskonly", "iterative", "ood_random",
+               "v2_soft", "v2_hard", "stripes_aware"}
+    assert set(b1["method"]) == methods and len(b1) == 16 * len(methods)
+    assert set(b1["mask"]) == {"center", "random", "multi_hole", "stripes"}
+    assert set(b1["noise"]) == {"clean", "gaussian", "bias", "dropout"}
+    assert b1.query("kind == 'mcmc'")["n"].eq(1).all() and b1.query("kind == 'amortized'")["n"].eq(64).all()
+    am = b1.query("kind == 'amortized'")
+    assert b1["flip_rate_mean"].between(0, 1).all() and (am["delta_acc_ci_low"] <= am["delta_acc"] + 1e-12).all()
+    b2 = pd.read_csv(run / "tables" / "suite_b2.csv")
+    assert len(b2) == 32 and set(b2["method"]) == {"histogram_b2", "histogram_drop"}
+    assert len(pd.read_csv(run / "tables" / "ood_matrix.csv")) == 20
+    speed = pd.read_csv(run / "tables" / "speed.csv").set_index("method")
+    assert speed.loc["v2_hard", "samples_per_s_batch256"] > 0 and (speed["params"] > 0).all()
+    goals = pd.read_csv(run / "tables" / "goals.csv")
+    assert goals["goal"].str.startswith("InpaintNetV2").sum() == 2
+    assert not goals["evidence"].str.contains("not computable").any()
+    for f in ("delta_acc_heatmap", "ood_heatmap", "flip_rate_maps", "gate_maps", "mcmc_update_flip_rate_maps"):
+        assert (run / "figures" / f"{f}.png").is_file()
