@@ -145,7 +145,7 @@ def test_routec_eval_suite_runs_at_smoke(sandbox):
     import pandas as pd
     b1 = pd.read_csv(run / "tables" / "suite_b1.csv")
     methods = {"baseline", "drope", "learned_drope", "amortized", "amortized_maskonly", "iterative", "ood_random",
-               "v2_soft", "v2_hard", "stripes_aware"}
+               "v2_soft", "v2_hard", "stripes_aware", "stripes_aware_zeros", "evidence_unknown", "evidence_all", "evidence_clean"}
     assert set(b1["method"]) == methods and len(b1) == 16 * len(methods)
     assert set(b1["mask"]) == {"center", "random", "multi_hole", "stripes"}
     assert set(b1["noise"]) == {"clean", "gaussian", "bias", "dropout"}
@@ -160,5 +160,7 @@ def test_routec_eval_suite_runs_at_smoke(sandbox):
     goals = pd.read_csv(run / "tables" / "goals.csv")
     assert goals["goal"].str.startswith("InpaintNetV2").sum() == 2
     assert not goals["evidence"].str.contains("not computable").any()
+    center = goals[goals["goal"].str.startswith("center")]
+    assert set(center["method"]) == methods - {"baseline", "drope", "learned_drope"}   # every amortized method, no MCMC
     for f in ("delta_acc_heatmap", "ood_heatmap", "flip_rate_maps", "gate_maps", "mcmc_update_flip_rate_maps"):
         assert (run / "figures" / f"{f}.png").is_file()
