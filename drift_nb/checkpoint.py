@@ -19,7 +19,8 @@ from tqdm.auto import tqdm
 from .core import atomic_torch_save, canonical_json, check_choice, config_hash
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'LOAD_MODES', 'ConfigMismatchError', 'save_checkpoint', 'load_checkpoint', 'batch_indices', 'fit']
+__all__ = ['CHECKPOINT_FORMAT', 'LOAD_MODES', 'ConfigMismatchError', 'rng_state', 'set_rng_state', 'save_checkpoint',
+           'load_checkpoint', 'batch_indices', 'fit']
 
 # %% ../nbs/02_checkpoint.ipynb #588adaba
 CHECKPOINT_FORMAT = 1
@@ -28,12 +29,14 @@ LOAD_MODES = ("resume", "model_only")
 class ConfigMismatchError(ValueError):
     "A checkpoint was made with a different configuration than the one it is loaded into."
 
-def _rng_state() -> dict:
+def rng_state() -> dict:
+    "The global RNG states (Python, NumPy, torch CPU and CUDA): what `set_rng_state` restores."
     st = {"python": random.getstate(), "numpy": np.random.get_state(), "torch": torch.get_rng_state()}
     if torch.cuda.is_available(): st["cuda"] = torch.cuda.get_rng_state_all()
     return st
 
-def _set_rng_state(st: dict) -> None:
+def set_rng_state(st: dict) -> None:
+    "Restore RNG states taken by `rng_state`."
     random.setstate(st["python"]); np.random.set_state(st["numpy"]); torch.set_rng_state(st["torch"])
     if "cuda" in st and torch.cuda.is_available(): torch.cuda.set_rng_state_all(st["cuda"])
 
@@ -58,7 +61,7 @@ def save_checkpoint(path: str | Path, model: torch.nn.Module, config: Any, *, op
         "model": model.state_dict(),
         "optimizer": optimizer.state_dict() if optimizer is not None else None,
         "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "rng": _rng_state(),
+        "rng": rng_state(),
     }
     return atomic_torch_save(path, state)
 
@@ -83,7 +86,7 @@ def load_checkpoint(path: str | Path, model: torch.nn.Module, config: Any, *, op
     if mode == "resume":
         if optimizer is not None and state["optimizer"] is not None: optimizer.load_state_dict(state["optimizer"])
         if scheduler is not None and state["scheduler"] is not None: scheduler.load_state_dict(state["scheduler"])
-        _set_rng_state(state["rng"])
+        set_rng_state(state["rng"])
     return {k: state[k] for k in ("step", "history", "extra", "config", "config_hash")}
 
 # %% ../nbs/02_checkpoint.ipynb #a7440d33

@@ -1,4 +1,4 @@
-"""`list`, `run`, `reproduce` and `docs` from the shell.
+"""`list`, `run`, `reproduce`, `goals`, `compare`, `cache` and `docs` from the shell.
 
 Docs: https://drift-nb.github.io/drift_nb/cli.html.md"""
 
@@ -14,12 +14,12 @@ from .runner import ReportFailed, RunnerError, list_reports, reproduce, run_repo
 from .settings import load_settings
 
 # %% auto #0
-__all__ = ['main']
+__all__ = ['CACHE_ACTIONS', 'main']
 
 # %% ../nbs/06_cli.ipynb #fe0ae742
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="drift-nb", description="Run drift_nb's parameterized reports and build its docs.")
-    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{list,run,reproduce,docs}")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{list,run,reproduce,goals,compare,cache,docs}")
     sub.add_parser("list", help="every registered report, its description and parameters")
     r = sub.add_parser("run", help="execute one report into papermill_runs/NAME/")
     r.add_argument("name", help="report name (see `drift-nb list`)")
@@ -27,12 +27,34 @@ def _parser() -> argparse.ArgumentParser:
                    help="set a report parameter (repeatable)")
     r.add_argument("--profile", default=None, help="smoke | cpu | gpu (default: settings.ini default_profile)")
     r.add_argument("--no-progress", action="store_true", help="hide the cell progress bar")
+    r.add_argument("--no-cache", action="store_true", help="train every model afresh; the model cache is neither read nor written")
     rp = sub.add_parser("reproduce", help="run every report, then write papermill_runs/index.md")
     rp.add_argument("--profile", default=None, help="smoke | cpu | gpu (default: settings.ini default_profile)")
     rp.add_argument("--no-progress", action="store_true")
+    rp.add_argument("--no-cache", action="store_true", help="train every model afresh")
+    sub.add_parser("goals", help="the goals of every committed run: met / missed per report, each missed goal with its evidence")
+    c = sub.add_parser("compare", help="line up the tables of two runs: largest differences, inside or outside the 95%% intervals")
+    c.add_argument("run_a", help="a run folder (papermill_runs/NAME) or FOLDER@REV, the folder as committed at git revision REV")
+    c.add_argument("run_b", help="the same forms as run_a")
+    k = sub.add_parser("cache", help="list the model cache's entries, or clear it")
+    k.add_argument("action", nargs="?", default="list", choices=CACHE_ACTIONS, help="list (default) | clear")
     d = sub.add_parser("docs", help="build the offline docs site (no Quarto needed) and README.md")
     d.add_argument("--out", default=None, help="output folder (default: settings.ini docs_dir)")
     return ap
+
+CACHE_ACTIONS = ("list", "clear")
+
+def _cache(action: str) -> None:
+    from drift_nb.cache import ModelCache
+    mc = ModelCache(load_settings().cache_dir, enabled=True)
+    if action == "clear":
+        n, b = mc.clear()
+        print(f"[drift-nb] removed {n} cache entries ({b / 2**20:.1f} MiB) from {mc.root}"); return
+    e = mc.entries()
+    if e.empty: print(f"[drift-nb] the model cache {mc.root} is empty"); return
+    print(e.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(f"[drift-nb] {len(e)} entries, {e['size_mb'].sum():.1f} MiB in {mc.root}"
+          + (f"; {int((e['status'] != 'ok').sum())} corrupt (retrained when next needed)" if (e["status"] != "ok").any() else ""))
 
 def _list() -> None:
     for rep in list_reports():
@@ -50,14 +72,22 @@ def main(argv: list[str] | None = None) -> int:
             keys = [k for k, _ in args.param]
             dup = sorted({k for k in keys if keys.count(k) > 1})
             if dup: raise RunnerError(f"parameter {dup[0]!r} given more than once")
-            d = run_report(args.name, dict(args.param), args.profile, progress=not args.no_progress)
+            d = run_report(args.name, dict(args.param), args.profile, progress=not args.no_progress, no_cache=args.no_cache)
             print(f"[drift-nb] {args.name}: results in {d} (RUN.md, tables/, figures/)")
         elif args.cmd == "reproduce":
-            res = reproduce(args.profile, progress=not args.no_progress)
+            res = reproduce(args.profile, progress=not args.no_progress, no_cache=args.no_cache)
             failed = [n for n, r in res.items() if isinstance(r, Exception)]
             print(f"[drift-nb] {len(res) - len(failed)}/{len(res)} reports ran; index: {load_settings().runs_dir / 'index.md'}")
             if failed:
                 print(f"[drift-nb] failed: {', '.join(failed)}", file=sys.stderr); return 1
+        elif args.cmd == "goals":
+            from drift_nb.goals import goals_text
+            print(goals_text(load_settings().runs_dir))
+        elif args.cmd == "compare":
+            from drift_nb.compare import compare_runs, compare_text
+            try: print(compare_text(compare_runs(args.run_a, args.run_b)))
+            except (ValueError, FileNotFoundError) as e: raise RunnerError(str(e)) from None
+        elif args.cmd == "cache": _cache(args.action)
         elif args.cmd == "docs":
             from drift_nb.docs import build_docs
             out = build_docs(args.out)

@@ -111,9 +111,49 @@ def atomic_torch_save(path: str | Path, obj: Any) -> Path:
     "`torch.save(obj)` to `path` atomically."
     return atomic_write(path, lambda p: torch.save(obj, p))
 
+# %% ../nbs/00_core.ipynb #a0bd3fa8
+import re
+import subprocess
+
+def _cpu_model(cpuinfo: str | Path = "/proc/cpuinfo") -> str:
+    "The CPU's model name: `cpuinfo`'s `model name` on Linux, `sysctl` on macOS, else `platform.processor()`; never raises."
+    try:
+        for line in Path(cpuinfo).read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition(":")
+            if key.strip().lower() in ("model name", "cpu model", "hardware") and value.strip(): return value.strip()
+    except OSError: pass
+    if sys.platform == "darwin":
+        try:
+            r = subprocess.run(["sysctl", "-n", "machdep.cpu.brand_string"], capture_output=True, text=True, timeout=5)
+            if r.returncode == 0 and r.stdout.strip(): return r.stdout.strip()
+        except (OSError, subprocess.SubprocessError): pass
+    try: return platform.processor() or platform.machine() or "unknown"
+    except Exception: return "unknown"
+
+def _parse_torch_config(text: str) -> dict:
+    "`blas` and `lapack` from the `BLAS_INFO=` / `LAPACK_INFO=` entries of `torch.__config__.show()` (None when absent)."
+    out = {}
+    for key, name in (("BLAS_INFO", "blas"), ("LAPACK_INFO", "lapack")):
+        m = re.search(rf"\b{key}=([^,\s]+)", text or "")
+        out[name] = m.group(1) if m else None
+    out["openblas"] = None if out["blas"] is None else out["blas"].lower() in ("open", "openblas")
+    return out
+
+def _torch_cpu_build() -> dict:
+    "CPU capability, inter-op threads, BLAS/LAPACK and the CPU backends of this torch; each `None` where torch cannot say."
+    def _try(f):
+        try: return f()
+        except Exception: return None
+    info = {"cpu_capability": _try(lambda: str(torch.backends.cpu.get_cpu_capability())),
+            "torch_interop_threads": _try(torch.get_num_interop_threads)}
+    info.update(_parse_torch_config(_try(torch.__config__.show) or ""))
+    for backend in ("mkl", "mkldnn", "openmp"):
+        info[backend] = _try(lambda: bool(getattr(torch.backends, backend).is_available()))
+    return info
+
 # %% ../nbs/00_core.ipynb #3435bd39
 def hardware_snapshot(device: str | torch.device = "auto") -> dict:
-    "Device, GPU model and memory, torch/Python versions, platform and CPU count, as a dict."
+    "Device, GPU, CPU model and capability, threads, BLAS/LAPACK, torch/Python versions and platform, as a JSON-ready dict."
     dev = get_device(device)
     snap = {
         "device": str(dev),
@@ -121,7 +161,9 @@ def hardware_snapshot(device: str | torch.device = "auto") -> dict:
         "torch": torch.__version__, "python": platform.python_version(),
         "platform": platform.platform(), "processor": platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+        "cpu_model": _cpu_model(),
     }
+    snap.update(_torch_cpu_build())
     if dev.type == "cuda":
         props = torch.cuda.get_device_properties(dev)
         snap["gpu_name"] = props.name
@@ -129,7 +171,9 @@ def hardware_snapshot(device: str | torch.device = "auto") -> dict:
     return snap
 
 def hardware_summary(snap: dict) -> str:
-    "One line describing a `hardware_snapshot`."
+    "One line describing a `hardware_snapshot`, old (no CPU model) or new."
     gpu = f"{snap['gpu_name']} ({snap['gpu_memory_gb']} GiB)" if snap.get("gpu_name") else "no GPU"
-    return (f"{snap['device']}, {gpu}, {snap['cpu_count']} CPUs, torch {snap['torch']}, "
-            f"Python {snap['python']}, {snap['platform']}")
+    cpu = ", ".join(str(snap[k]) for k in ("cpu_model", "cpu_capability") if snap.get(k))
+    cpus = f"{snap.get('cpu_count', '?')} CPUs" + (f" ({cpu})" if cpu else "")
+    return (f"{snap.get('device', '?')}, {gpu}, {cpus}, torch {snap.get('torch', '?')}, "
+            f"Python {snap.get('python', '?')}, {snap.get('platform', '?')}")

@@ -23,13 +23,16 @@ from .runner import run_dirname
 from .settings import Settings, load_settings
 
 # %% auto #0
-__all__ = ['CHAPTER_GROUPS', 'Page', 'page_name', 'collect_pages', 'process_notebook', 'frontmatter', 'render_body', 'build_docs',
-           'readme_text', 'write_readme']
+__all__ = ['CHAPTER_GROUPS', 'INFRA_GROUP', 'Page', 'chapter_folders', 'page_name', 'collect_pages', 'report_group',
+           'process_notebook', 'frontmatter', 'render_body', 'home_goals_cell', 'build_docs', 'readme_text',
+           'write_readme']
 
 # %% ../nbs/07_docs.ipynb #7e82bc24
-CHAPTER_GROUPS = [(0, 9, "Infrastructure"), (10, 19, "Route C: binary-latent inpainting"),
-                  (20, 29, "Universal denoising engine"), (30, 39, "Drifting models"),
-                  (40, 49, "Bubble diagrams"), (50, 99, "More")]
+# chapter folders of nbs/ in reading order, with their sidebar titles; a folder not listed here
+# still gets its pages, after these, under its own name
+CHAPTER_GROUPS = {"routec": "Route C: binary-latent inpainting", "denoiser": "Universal denoiser",
+                  "drifting": "Drifting models", "bubbles": "Bubble diagrams"}
+INFRA_GROUP = "Infrastructure"
 
 @dataclass
 class Page:
@@ -40,11 +43,13 @@ class Page:
     link_base: Path
     run: dict | None = None
 
-def _group(name: str) -> str:
-    m = re.match(r"^(\d+)", name)
-    if not m: return ""
-    n = int(m.group(1))
-    return next((g for lo, hi, g in CHAPTER_GROUPS if lo <= n <= hi), "More")
+def chapter_folders(nbs: Path, reports_dir: Path | None = None) -> list[Path]:
+    "The chapter folders under `nbs`: the known ones in reading order, then any other, alphabetically."
+    skip = {"reports"} | ({reports_dir.name} if reports_dir is not None and reports_dir.parent == nbs else set())
+    found = [d for d in sorted(nbs.iterdir()) if d.is_dir() and not d.name.startswith(("_", ".")) and d.name not in skip
+             and any(d.glob("*.ipynb"))]
+    order = list(CHAPTER_GROUPS)
+    return sorted(found, key=lambda d: (order.index(d.name) if d.name in order else len(order), d.name))
 
 def page_name(nb_path: str | Path) -> str:
     "nbdev's page name for a notebook: lower case, numeric prefix dropped, `.html`."
@@ -57,7 +62,11 @@ def collect_pages(st: Settings) -> list[Page]:
     pages = [Page(nbs / "index.ipynb", "index.html", "", nbs)] if (nbs / "index.ipynb").is_file() else []
     for p in sorted(nbs.glob("*.ipynb")):
         if p.name == "index.ipynb" or p.name.startswith(("_", ".")): continue
-        pages.append(Page(p, page_name(p), _group(p.name), nbs))
+        pages.append(Page(p, page_name(p), INFRA_GROUP, nbs))
+    for d in chapter_folders(nbs, st.reports_dir):
+        for p in sorted(d.glob("*.ipynb")):
+            if p.name.startswith(("_", ".")): continue
+            pages.append(Page(p, f"{d.name}/{page_name(p)}", CHAPTER_GROUPS.get(d.name, d.name), d))
     for p in sorted(st.reports_dir.glob("*.ipynb")):
         if p.name.startswith(("_", ".")): continue
         variants = [("cpu", p.stem), *[(prof, f"{p.stem}-{prof}") for prof in st.profile_names if prof not in ("cpu", "smoke")]]
@@ -68,7 +77,15 @@ def collect_pages(st: Settings) -> list[Page]:
                 run = json.loads((d / "run.json").read_text())
                 pages.append(Page(d / f"{p.stem}.ipynb", f"reports/{label}.html", "Reports", st.reports_dir, run)); found = True
         if not found: pages.append(Page(p, f"reports/{p.stem}.html", "Reports", st.reports_dir))
+    for pg in pages:  # reports are named CHAPTER_*: group them under their chapter's name
+        if pg.group == "Reports": pg.group = report_group(Path(pg.out).stem.split("-")[0])
     return pages
+
+def report_group(report: str) -> str:
+    "Sidebar group of a report: `Reports: <chapter title>` for a `CHAPTER_*` name, else `Reports`."
+    ch = report.split("_", 1)[0]
+    return f"Reports: {CHAPTER_GROUPS[ch]}" if ch in CHAPTER_GROUPS and "_" in report else "Reports"
+
 
 # %% ../nbs/07_docs.ipynb #394c9919
 @contextmanager
@@ -182,6 +199,13 @@ def render_body(nb: nbformat.NotebookNode) -> str:
     return body
 
 # %% ../nbs/07_docs.ipynb #62250f16
+def home_goals_cell(st: Settings, out: Path) -> nbformat.NotebookNode:
+    "The goals summary of every committed run, as a markdown cell for the home page (links relative to the site)."
+    from drift_nb.goals import goals_markdown
+    if not st.runs_dir.is_dir(): return nbformat.v4.new_markdown_cell("## Goals\n\nNo runs yet: `drift-nb reproduce`.")
+    prefix = os.path.relpath(st.runs_dir, out).replace(os.sep, "/") + "/"
+    return nbformat.v4.new_markdown_cell(goals_markdown(st.runs_dir, link_prefix=prefix))
+
 def build_docs(out: str | Path | None = None, settings: Settings | None = None, readme: bool = True) -> Path:
     "Build the static site into `out` (default `docs_dir`); also regenerate README.md. Returns the site folder."
     from pygments.formatters import HtmlFormatter
@@ -194,6 +218,7 @@ def build_docs(out: str | Path | None = None, settings: Settings | None = None, 
     for p in tqdm(pages, desc="docs", leave=False):
         nb = process_notebook(p.src, cwd=st.root / "nbs")
         fm = frontmatter(nb)
+        if p.out == "index.html": nb.cells.insert(min(1, len(nb.cells)), home_goals_cell(st, out))
         titles[p.out] = fm.get("title") or p.src.stem
         rendered[p.out] = (fm, render_body(nb))
     staged = out.with_name(out.name + ".building")
@@ -204,6 +229,7 @@ def build_docs(out: str | Path | None = None, settings: Settings | None = None, 
     for p in pages:
         fm, body = rendered[p.out]
         d = os.path.dirname(p.out)
+        (staged / d).mkdir(parents=True, exist_ok=True)
         up = os.path.relpath(".", d or ".")
         desc = f'<p class="lead">{html.escape(str(fm.get("description", "")))}</p>' if fm.get("description") else ""
         page = f"""<!DOCTYPE html>

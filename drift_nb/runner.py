@@ -21,6 +21,7 @@ from typing import Any
 
 import nbformat
 
+from .cache import NO_CACHE_ENV, RUN_MANIFEST
 from .core import atomic_write_json, atomic_write_text, config_hash, hardware_snapshot, hardware_summary
 from .results import RUN_DIR_ENV
 from .settings import Settings, load_settings
@@ -186,6 +187,7 @@ def _run_md(report: Report, params: dict, meta: dict, d: Path) -> str:
     tables = "\n".join(f"- [{t}]({t})" for t in _outputs(d, "tables", ".md")) or "- (none)"
     figs = "\n".join(f"- [{f}]({f})" for f in _outputs(d, "figures", ".png")) or "- (none)"
     hw = json.dumps(meta["hardware"], indent=2)
+    models = _models_md(meta)
     return f"""# Run: {report.name}
 
 {report.description}
@@ -199,6 +201,7 @@ def _run_md(report: Report, params: dict, meta: dict, d: Path) -> str:
 | started (UTC) | {meta['started_utc']} |
 | wall time | {meta['wall_time_s']:.1f} s |
 | hardware | {hardware_summary(meta['hardware'])} |
+| model cache | {meta.get('cache', 'on')} |
 
 ## Parameters
 
@@ -206,7 +209,7 @@ def _run_md(report: Report, params: dict, meta: dict, d: Path) -> str:
 |---|---|
 {rows}
 
-## Outputs
+{models}## Outputs
 
 - [{report.name}.ipynb]({report.name}.ipynb) (the executed notebook)
 
@@ -223,6 +226,17 @@ Figures:
 ```
 """
 
+def _models_md(meta: dict) -> str:
+    "The RUN.md section listing, per model, whether it was trained or loaded from the cache, and its key."
+    ms = meta.get("models") or []
+    if not ms: return ""
+    rows = "\n".join(f"| `{m['name']}` | {m['status']} | `{m['key']}` | {m['train_seconds']:.1f} | {m['load_seconds']:.2f} |"
+                     + (f" {m['note']}" if m.get("note") else "") for m in ms)
+    n_loaded = sum(m["status"] == "loaded" for m in ms)
+    return (f"## Models\n\n{len(ms)} models: {n_loaded} loaded from the model cache, {len(ms) - n_loaded} trained in this run. "
+            "Training seconds of a loaded model are those of the run that trained it.\n\n"
+            f"| model | status | cache key | training s | load s |\n|---|---|---|---|---|\n{rows}\n\n")
+
 def _check_kernel(kernel: str) -> None:
     "Fail early, with the fix, when the Jupyter kernel papermill needs is missing."
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
@@ -233,7 +247,8 @@ def _check_kernel(kernel: str) -> None:
 
 # %% ../nbs/05_runner.ipynb #098e673c
 def run_report(name: str, overrides: dict | None = None, profile: str | None = None, *,
-               settings: Settings | None = None, progress: bool = True, update_index: bool = True) -> Path:
+               settings: Settings | None = None, progress: bool = True, update_index: bool = True,
+               no_cache: bool = False) -> Path:
     "Execute report `name` with papermill; return its run folder. Bad input raises `RunnerError` before anything runs."
     import papermill as pm
     st = settings or load_settings()
@@ -244,7 +259,7 @@ def run_report(name: str, overrides: dict | None = None, profile: str | None = N
     dirname = run_dirname(name, profile)
     meta = {"report": name, "profile": profile, "parameters": params,
             "config_hash": config_hash({"report": name, "parameters": params}),
-            "git": git_info(st.root), "hardware": hardware_snapshot("auto"),
+            "git": git_info(st.root), "hardware": hardware_snapshot("auto"), "cache": "off (--no-cache)" if no_cache else "on",
             "started_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")}
     staged = st.runs_dir / "_staging" / f"{dirname}-{time.time_ns()}"
     staged.mkdir(parents=True)
@@ -252,6 +267,7 @@ def run_report(name: str, overrides: dict | None = None, profile: str | None = N
     # what the kernel inherits; tqdm's "IProgress not found" warning is noise in a non-interactive run
     quiet = ",".join(w for w in (os.environ.get("PYTHONWARNINGS"), "ignore:IProgress not found") if w)
     env = {RUN_DIR_ENV: str(staged), "DRIFT_NB_ROOT": str(st.root), "PYTHONWARNINGS": quiet}
+    if no_cache: env[NO_CACHE_ENV] = "1"
     threads = int(st.profile(profile).get("threads", 0) or 0)
     if threads > 0:  # torch reads these at import; oversubscribed threads spin when cores are shared
         env.update({"OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)})
@@ -273,6 +289,9 @@ def run_report(name: str, overrides: dict | None = None, profile: str | None = N
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
     meta["wall_time_s"] = time.perf_counter() - t0
+    manifest = staged / RUN_MANIFEST  # written by drift_nb.cache inside the kernel, one record per model
+    meta["models"] = json.loads(manifest.read_text()) if manifest.is_file() else []
+    manifest.unlink(missing_ok=True)
     meta["tables"], meta["figures"] = _outputs(staged, "tables", ".csv"), _outputs(staged, "figures", ".png")
     atomic_write_json(staged / "run.json", meta)
     atomic_write_text(staged / "RUN.md", _run_md(report, params, meta, staged))
@@ -294,7 +313,7 @@ def write_index(settings: Settings | None = None) -> Path:
             if st.runs_dir.is_dir() else []:
         if not (d / "run.json").is_file(): continue
         meta = json.loads((d / "run.json").read_text())
-        lines = [f"## {d.name}", "",
+        lines = [f"### {d.name}", "",
                  f"profile `{meta['profile']}`, commit `{meta['git']['commit'][:10]}`, config `{meta['config_hash']}`, "
                  f"{meta['wall_time_s']:.1f} s on {hardware_summary(meta['hardware'])}", "",
                  f"- [RUN.md]({d.name}/RUN.md) · [notebook]({d.name}/{meta['report']}.ipynb)"]
@@ -303,11 +322,16 @@ def write_index(settings: Settings | None = None) -> Path:
         lines += [f"- figure: [{Path(f).stem}]({d.name}/{f})" for f in _outputs(d, "figures", ".png")]
         secs.append("\n".join(lines))
     body = "\n\n".join(secs) or "No runs yet: `drift-nb reproduce`."
-    text = f"# Report runs\n\nWritten by `drift-nb`; every link below is a file a report produced.\n\n{body}\n"
+    from drift_nb.goals import goals_markdown
+    goals = goals_markdown(st.runs_dir) if st.runs_dir.is_dir() else ""
+    text = (f"# Report runs\n\nWritten by `drift-nb`; every link below is a file a report produced. "
+            f"The goals of every run come first, missed ones listed with their evidence (`drift-nb goals` prints the same).\n\n"
+            f"{goals}\n\n## Runs\n\n{body}\n")
     st.runs_dir.mkdir(parents=True, exist_ok=True)
     return atomic_write_text(st.runs_dir / "index.md", text)
 
-def reproduce(profile: str | None = None, *, settings: Settings | None = None, progress: bool = True) -> dict:
+def reproduce(profile: str | None = None, *, settings: Settings | None = None, progress: bool = True,
+              no_cache: bool = False) -> dict:
     "Run every registered report at `profile`; write the index; return `{name: run folder or ReportFailed}`."
     st = settings or load_settings()
     profile = profile or st.default_profile
@@ -316,7 +340,8 @@ def reproduce(profile: str | None = None, *, settings: Settings | None = None, p
     results = {}
     for rep in list_reports(st):
         print(f"[drift-nb] running {rep.name} (profile {profile})", flush=True)
-        try: results[rep.name] = run_report(rep.name, profile=profile, settings=st, progress=progress, update_index=False)
+        try: results[rep.name] = run_report(rep.name, profile=profile, settings=st, progress=progress, update_index=False,
+                                            no_cache=no_cache)
         except ReportFailed as e:
             print(f"[drift-nb] {e}", file=sys.stderr, flush=True); results[rep.name] = e
     write_index(st)

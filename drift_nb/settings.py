@@ -17,7 +17,7 @@ __all__ = ['SETTINGS_FILE', 'DIR_KEYS', 'find_root', 'Settings', 'load_settings'
 
 # %% ../nbs/01_settings.ipynb #d0e34f27
 SETTINGS_FILE = "settings.ini"
-DIR_KEYS = ("reports_dir", "runs_dir", "figures_dir", "docs_dir", "data_dir")
+DIR_KEYS = ("reports_dir", "runs_dir", "figures_dir", "docs_dir", "data_dir", "cache_dir")
 
 def _is_root(d: Path) -> bool:
     f = d / SETTINGS_FILE
@@ -59,6 +59,7 @@ class Settings:
     figures_dir: Path
     docs_dir: Path
     data_dir: Path | None
+    cache_dir: Path
     default_profile: str
     kernel: str
     cell_timeout: int
@@ -87,6 +88,7 @@ def load_settings(root: str | Path | None = None) -> Settings:
     st = Settings(root=root, reports_dir=_dir("reports_dir", "nbs/reports"), runs_dir=_dir("runs_dir", "papermill_runs"),
                   figures_dir=_dir("figures_dir", "figures"), docs_dir=_dir("docs_dir", "docs"),
                   data_dir=(root / data).resolve() if data else None,
+                  cache_dir=_dir("cache_dir", ".cache/models"),
                   default_profile=main.get("default_profile", "cpu"), kernel=main.get("kernel", "python3"),
                   cell_timeout=main.getint("cell_timeout", 3600), profiles=profiles)
     st.profile(st.default_profile)  # the default must itself be a valid profile

@@ -13,9 +13,11 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture
 def sandbox(tmp_path, monkeypatch):
-    "Point runs, figures and docs at tmp_path; return the folders."
-    dirs = {k: tmp_path / k for k in ("runs", "figures", "docs")}
+    "Point runs, figures, docs and the model cache at tmp_path; return the folders."
+    dirs = {k: tmp_path / k for k in ("runs", "figures", "docs", "cache")}
     monkeypatch.setenv("DRIFT_NB_RUNS_DIR", str(dirs["runs"]))
+    monkeypatch.setenv("DRIFT_NB_CACHE_DIR", str(dirs["cache"]))  # never the user's model cache
+    monkeypatch.delenv("DRIFT_NB_NO_CACHE", raising=False)
     monkeypatch.setenv("DRIFT_NB_FIGURES_DIR", str(dirs["figures"]))
     monkeypatch.setenv("DRIFT_NB_DOCS_DIR", str(dirs["docs"]))
     monkeypatch.setenv("DRIFT_NB_ROOT", str(ROOT))

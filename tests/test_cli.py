@@ -164,3 +164,45 @@ def test_routec_eval_suite_runs_at_smoke(sandbox):
     assert set(center["method"]) == methods - {"baseline", "drope", "learned_drope"}   # every amortized method, no MCMC
     for f in ("delta_acc_heatmap", "ood_heatmap", "flip_rate_maps", "gate_maps", "mcmc_update_flip_rate_maps"):
         assert (run / "figures" / f"{f}.png").is_file()
+
+
+def test_model_cache_cold_warm_and_no_cache_runs_give_identical_tables(sandbox):
+    """A smoke run with a cold cache trains and stores every model; the same run again loads them all and writes
+    the same tables (every column except timings); --no-cache trains afresh without touching the cache."""
+    import json, shutil
+    from drift_nb.compare import compare_runs
+    run = sandbox["runs"] / "routec_key_test-smoke"
+    statuses = lambda d: [m["status"] for m in json.loads((d / "run.json").read_text())["models"]]
+    r = drift_nb("run", "routec_key_test", "--profile", "smoke", "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    cold = sandbox["runs"].parent / "cold"; shutil.copytree(run, cold)
+    assert statuses(cold) == ["trained"] * 6
+    entries = sorted(p.name for p in sandbox["cache"].iterdir())
+    assert len(entries) == 6 and all(e.startswith("routec.") for e in entries)
+    r = drift_nb("run", "routec_key_test", "--profile", "smoke", "--no-progress")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert statuses(run) == ["loaded"] * 6
+    md = (run / "RUN.md").read_text()
+    assert "## Models" in md and "6 loaded from the model cache" in md
+    diff = compare_runs(cold, run)
+    # timings differ between any two runs, and so does the evidence text of the speed goal that quotes them
+    strict = diff[~diff["timing"] & ~((diff["table"] == "goals") & (diff["column"] == "evidence"))]
+    assert len(strict) > 50 and (strict["verdict"] == "identical").all(), strict.to_string()
+    assert set(diff.loc[diff["verdict"] != "identical", "table"]) <= {"key_test", "key_test_vs_design", "speed", "goals"}
+    r = drift_nb("run", "routec_key_test", "--profile", "smoke", "--no-progress", "--no-cache")
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert statuses(run) == ["uncached"] * 6 and sorted(p.name for p in sandbox["cache"].iterdir()) == entries
+    diff = compare_runs(cold, run)
+    strict = diff[~diff["timing"] & ~((diff["table"] == "goals") & (diff["column"] == "evidence"))]
+    assert (strict["verdict"] == "identical").all(), strict.to_string()
+    r = drift_nb("cache")
+    assert r.returncode == 0 and "routec.autoencoder" in r.stdout and "6 entries" in r.stdout
+    r = drift_nb("cache", "clear")
+    assert r.returncode == 0 and "removed 6" in r.stdout and not any(sandbox["cache"].iterdir())
+
+
+def test_goals_command_summarises_committed_runs():
+    "drift-nb goals reads the committed runs: per report met/missed counts, then the missed goals with evidence."
+    r = drift_nb("goals")
+    assert r.returncode == 0, r.stderr
+    assert "routec_eval_suite" in r.stdout and "missed" in r.stdout.lower() and "[" in r.stdout
