@@ -19,7 +19,7 @@ import shutil
 import tempfile
 import time
 import warnings
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, is_dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -245,6 +245,7 @@ def _spec_value(name: str, v):
     if hasattr(v, "cache_key"):
         if not v.cache_key: raise ValueError(f"argument {name!r} has an empty cache_key: it was not built by a cache-aware trainer")
         return {"after": v.cache_key}
+    if is_dataclass(v) and not isinstance(v, type): return {"dataclass": type(v).__name__, **_spec_value(name, asdict(v))}
     if isinstance(v, dict): return {str(k): _spec_value(f"{name}.{k}", x) for k, x in v.items()}
     if isinstance(v, (list, tuple)): return [_spec_value(name, x) for x in v]
     if v is None or isinstance(v, (bool, int, float, str)): return v

@@ -22,9 +22,9 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['DEVICE_CHOICES', 'seed_everything', 'check_choice', 'get_device', 'canonical_json', 'config_hash', 'atomic_write',
-           'atomic_write_text', 'atomic_write_json', 'atomic_write_csv', 'atomic_torch_save', 'hardware_snapshot',
-           'hardware_summary']
+__all__ = ['DEVICE_CHOICES', 'seed_everything', 'rand_on', 'randn_on', 'randint_on', 'check_choice', 'get_device',
+           'canonical_json', 'config_hash', 'atomic_write', 'atomic_write_text', 'atomic_write_json',
+           'atomic_write_csv', 'atomic_torch_save', 'hardware_snapshot', 'hardware_summary']
 
 # %% ../nbs/00_core.ipynb #3a228ef9
 def seed_everything(seed: int) -> int:
@@ -37,6 +37,22 @@ def seed_everything(seed: int) -> int:
     torch.manual_seed(seed)
     if torch.cuda.is_available(): torch.cuda.manual_seed_all(seed)
     return seed
+
+# %% ../nbs/00_core.ipynb #a1c0re02
+def _gen_device(generator: torch.Generator | None) -> torch.device:
+    return generator.device if generator is not None else torch.device("cpu")
+
+def rand_on(shape, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
+    "Uniform [0,1) numbers drawn on the generator's device, returned on `device`."
+    return torch.rand(shape, generator=generator, device=_gen_device(generator)).to(device or "cpu")
+
+def randn_on(shape, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
+    "Standard normal numbers drawn on the generator's device, returned on `device`."
+    return torch.randn(shape, generator=generator, device=_gen_device(generator)).to(device or "cpu")
+
+def randint_on(high: int, shape, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
+    "Integers in [0, high) drawn on the generator's device, returned on `device`."
+    return torch.randint(0, high, shape, generator=generator, device=_gen_device(generator)).to(device or "cpu")
 
 # %% ../nbs/00_core.ipynb #6f5eaf62
 def check_choice(kind: str, value, choices) -> None:

@@ -186,7 +186,7 @@ class TokenTransformer(nn.Module):
         if isinstance(m, nn.Linear) and m.bias is not None: nn.init.zeros_(m.bias)
 
     def forward(self, tokens: torch.Tensor, scalar=None, causal: bool = False, key_padding_mask: torch.Tensor | None = None,
-                return_hidden: bool = False):
+                return_hidden: bool = False, extra: torch.Tensor | None = None):
         cfg = self.cfg
         if tokens.dim() != 2 or tokens.is_floating_point() or tokens.dtype == torch.bool:
             raise ValueError(f"tokens must be integer ids of shape [B, T], got {tokens.dtype} {tuple(tokens.shape)}")
@@ -204,6 +204,9 @@ class TokenTransformer(nn.Module):
             if s.shape != (B,): raise ValueError(f"scalar must be a float or a tensor of shape ({B},), got shape {tuple(s.shape)}")
             x = x + self.scalar_emb(s)[:, None]
         elif scalar is not None: raise ValueError("scalar given, but cond_scalar=False: this model has no scalar embedding")
+        if extra is not None:  # an additive input embedding [B, T, d]: e.g. self-conditioning on a previous prediction
+            if extra.shape != x.shape: raise ValueError(f"extra must have shape {tuple(x.shape)}, got {tuple(extra.shape)}")
+            x = x + extra
         x = self.drop(x)
         for _ in range(cfg.n_recur):
             for blk in self.blocks: x = blk(x, causal, key_padding_mask)

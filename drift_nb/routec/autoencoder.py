@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import batch_indices, fit
 from ..core import seed_everything
-from .masks import rand_on
+from ..core import rand_on
 
 # %% auto #0
 __all__ = ['STE_KINDS', 'gumbel_sigmoid', 'BinaryEncoder', 'BinaryDecoder', 'BinaryAutoencoder', 'LogOddsClassifier',

@@ -10,12 +10,11 @@ from __future__ import annotations
 import pandas as pd
 import torch
 import torch.nn.functional as F
-from ..core import check_choice
+from ..core import check_choice, rand_on, randint_on, randn_on
 
 # %% auto #0
 __all__ = ['MASK_TYPES', 'NOISE_TYPES', 'BITMASK_POLICIES', 'GOLDEN_PIXEL_RATIOS', 'IMG', 'PATCH', 'GRID', 'NOISE_PARAMS',
-           'rand_on', 'randn_on', 'randint_on', 'make_pixel_mask', 'apply_noise', 'occlude', 'pixel_to_bit_mask',
-           'mask_ratios', 'run_golden_mask_tests']
+           'make_pixel_mask', 'apply_noise', 'occlude', 'pixel_to_bit_mask', 'mask_ratios', 'run_golden_mask_tests']
 
 # %% ../../nbs/routec/00_masks.ipynb #4c1c14bd
 MASK_TYPES = ("center", "random", "multi_hole", "stripes")
@@ -25,21 +24,6 @@ GOLDEN_PIXEL_RATIOS = {"center": (0.20, 0.30), "random": (0.15, 0.40), "multi_ho
 IMG, PATCH, GRID = 28, 4, 7
 NOISE_PARAMS = {"gaussian_sigma": 0.1, "bias": 0.2, "dropout_p": 0.2}
 
-
-def _gen_device(generator: torch.Generator | None) -> torch.device:
-    return generator.device if generator is not None else torch.device("cpu")
-
-def rand_on(shape, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
-    "Uniform [0,1) numbers drawn on the generator's device, returned on `device`."
-    return torch.rand(shape, generator=generator, device=_gen_device(generator)).to(device or "cpu")
-
-def randn_on(shape, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
-    "Standard normal numbers drawn on the generator's device, returned on `device`."
-    return torch.randn(shape, generator=generator, device=_gen_device(generator)).to(device or "cpu")
-
-def randint_on(high: int, shape, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
-    "Integers in [0, high) drawn on the generator's device, returned on `device`."
-    return torch.randint(0, high, shape, generator=generator, device=_gen_device(generator)).to(device or "cpu")
 
 # %% ../../nbs/routec/00_masks.ipynb #85a7f5a3
 def _place_blocks(m: torch.Tensor, rows: torch.Tensor, cols: torch.Tensor, size: int = 4) -> torch.Tensor:

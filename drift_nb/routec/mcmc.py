@@ -14,7 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from .energies import score_token_values, token_values
-from .masks import rand_on
+from ..core import rand_on
 
 # %% auto #0
 __all__ = ['token_conditional', 'sweeps_to_fraction', 'randomize_masked', 'block_gibbs', 'metropolis_bitflip']
