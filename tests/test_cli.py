@@ -206,3 +206,39 @@ def test_goals_command_summarises_committed_runs():
     r = drift_nb("goals")
     assert r.returncode == 0, r.stderr
     assert "routec_eval_suite" in r.stdout and "missed" in r.stdout.lower() and "[" in r.stdout
+
+
+def test_denoiser_results_runs_at_smoke(sandbox):
+    "The denoiser report end to end at smoke: every table the issue names, goals by the convention, samples as CSV."
+    import pandas as pd
+    from drift_nb.goals import read_goals
+    r = drift_nb("run", "denoiser_results", "--profile", "smoke", "--no-progress", "-p", "n_generate", "24",
+                 "-p", "speed_batch", "4", "-p", "n_timing", "1", "-p", "n_train", "3000", "-p", "energy_steps", "50")
+    assert r.returncode == 0, r.stderr[-3000:]
+    t = sandbox["runs"] / "denoiser_results-smoke" / "tables"
+    for name in ("models", "repair", "editing", "generation", "energy_auc", "rejection", "generation_by_seed", "speed",
+                 "goals", "samples_best", "samples_hybrid_ar3", "samples_autoregressive", "examples"):
+        assert (t / f"{name}.csv").is_file(), name
+    goals = read_goals(t / "goals.csv")
+    assert len(goals) >= 10 and goals["met"].dtype == bool
+    gen = pd.read_csv(t / "generation.csv")
+    assert {"naive, 1 pass", "maskgit 20 cosine", "hybrid AR3", "planner + renderer", "autoregressive baseline"} <= set(gen["label"])
+    assert gen.loc[gen["label"] == "hybrid AR3", "syntax_valid_design"].item() == 0.57
+    s = pd.read_csv(t / "samples_autoregressive.csv")
+    assert len(s) == 24 and list(s.columns[:3]) == ["text", "syntax_valid", "correct"]
+    sp = pd.read_csv(t / "speed.csv")
+    assert (sp[["seq_per_s_batch1", "seq_per_s_batch4"]] > 0).all().all()
+
+
+def test_denoiser_variants_runs_at_smoke(sandbox):
+    "The variants report end to end at smoke: each of the design's training variants measured beside its number."
+    import pandas as pd
+    r = drift_nb("run", "denoiser_variants", "--profile", "smoke", "--no-progress", "-p", "n_generate", "16",
+                 "-p", "n_train", "2000", "-p", "n_train_v2", "3000", "-p", "n_heldout", "200")
+    assert r.returncode == 0, r.stderr[-3000:]
+    t = sandbox["runs"] / "denoiser_variants-smoke" / "tables"
+    for name in ("training", "sigma_max", "sigma_sweep", "self_conditioning", "hybrid_aware", "two_stage"):
+        assert (t / f"{name}.csv").is_file(), name
+    sm = pd.read_csv(t / "sigma_max.csv")
+    assert list(sm["label"]) == ["V1", "V2", "V3"] and list(sm["syntax_valid_design"]) == [0.535, 0.39, 0.43]
+    assert len(pd.read_csv(t / "sigma_sweep.csv")) == 8
