@@ -77,4 +77,4 @@ def proportion_ci(k: int, n: int, conf: float = 0.95) -> tuple[float, float, flo
     den = 1 + z * z / n
     c = (p + z * z / (2 * n)) / den
     h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return p, max(0.0, c - h), min(1.0, c + h)
+    return p, max(0.0, min(p, c - h)), min(1.0, max(p, c + h))  # rounding must not push p outside
