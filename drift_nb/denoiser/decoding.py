@@ -26,7 +26,8 @@ __all__ = ['MASKGIT_STEPS', 'SKELETON_TOKENS', 'AR_TOKENS', 'PLANNER_TOKENS', 'G
            'generate_naive', 'generate_maskgit', 'eq_position_probs', 'generate_anchor_eq', 'ranked_fn',
            'generate_priority', 'generate_self_cond', 'generate_hybrid', 'sample_left_to_right',
            'generate_autoregressive', 'digit_slots', 'render_digits', 'generate_planner_renderer', 'generate_two_stage',
-           'generate_rejection', 'method_settings', 'generate', 'validity', 'repair_text', 'edit_text', 'generate_text']
+           'generate_rejection', 'method_settings', 'generate', 'balanced', 'validity', 'repair_text', 'edit_text',
+           'generate_text']
 
 # %% ../../nbs/denoiser/03_decoding.ipynb #6e5717a8
 def _device(model) -> torch.device:
@@ -363,15 +364,23 @@ def generate(method: str, n: int, generator: torch.Generator | None = None, batc
     return torch.cat(parts)
 
 # %% ../../nbs/denoiser/03_decoding.ipynb #c615aef9
-VALIDITY_FIELDS = ("syntax_valid", "has_eq", "has_op", "correct")
+VALIDITY_FIELDS = ("syntax_valid", "has_eq", "has_op", "correct", "balanced")
+
+def balanced(ids: torch.Tensor) -> torch.Tensor:
+    "Bool `[B]`: the parentheses before a row's first `<EOS>` (all of them if it has none) are well nested: depth never below 0, 0 at the end."
+    x = torch.as_tensor(ids).cpu()
+    before_eos = (x == EOS).int().cumsum(1) == 0
+    depth = (((x == LPAR).int() - (x == RPAR).int()) * before_eos).cumsum(1)
+    return (depth.min(1).values >= 0) & (depth[:, -1] == 0)
 
 def validity(ids: torch.Tensor, skeleton: bool = False, conf: float = 0.95) -> dict:
     "Rates of `VALIDITY_FIELDS` over the rows of `ids` `[n, T]`, each with its Wilson `conf` interval (`name_low`, `name_high`), and `n`."
     df = check_batch(torch.as_tensor(ids).cpu(), skeleton)
     if len(df) == 0: raise ValueError("validity of an empty batch: ids has no rows")
+    flags = {**{f: df[f].to_numpy(dtype=bool) for f in VALIDITY_FIELDS[:-1]}, "balanced": balanced(ids).numpy()}
     out = {"n": len(df)}
     for f in VALIDITY_FIELDS:
-        out[f], out[f + "_low"], out[f + "_high"] = proportion_ci(int(df[f].sum()), len(df), conf)
+        out[f], out[f + "_low"], out[f + "_high"] = proportion_ci(int(flags[f].sum()), len(df), conf)
     return out
 
 # %% ../../nbs/denoiser/03_decoding.ipynb #a347bf74
