@@ -1,4 +1,4 @@
-"""Alg. 2 of the drifting paper as one function, `compute_V`: the field that pulls each generated sample towards the data and pushes it away from the other generated samples, with the normalisation ablation, the self-mask and per-negative weights; and `drift_loss`, the stop-gradient loss whose value is E‖V‖².
+"""Alg. 2 of the drifting paper as one function, `compute_V`: the field that pulls each generated sample towards the data and pushes it away from the other generated samples, with the normalisation ablation, the self-mask and per-negative weights, and its attraction and repulsion halves (`drift_parts`); and `drift_loss`, the stop-gradient loss whose value is E‖V‖².
 
 Docs: https://drift-nb.github.io/drift_nb/drifting/drift_field.html.md"""
 
@@ -15,7 +15,7 @@ import torch
 from ..core import check_choice
 
 # %% auto #0
-__all__ = ['NORMALIZE_CHOICES', 'drift_affinity', 'compute_V', 'drift_loss']
+__all__ = ['NORMALIZE_CHOICES', 'drift_affinity', 'compute_V', 'drift_parts', 'drift_loss']
 
 # %% ../../nbs/drifting/00_drift_field.ipynb #7e97de8c
 NORMALIZE_CHOICES = ("both", "y", "none")
@@ -46,9 +46,10 @@ def _check_field_inputs(x, y_pos, y_neg, tau, mask_self, normalize, self_mask_va
         raise ValueError(f"x, y_pos and y_neg must share one dtype, got {x.dtype}, {y_pos.dtype}, {y_neg.dtype}")
     tau = _check_positive("tau", tau)
     check_choice("normalize", normalize, NORMALIZE_CHOICES)
-    if mask_self and y_neg.shape[-2] != x.shape[-2]:
-        raise ValueError(f"mask_self=True means y_neg is the generated batch x itself, so it needs as many rows as x: "
-                         f"x has {x.shape[-2]}, y_neg has {y_neg.shape[-2]}; pass mask_self=False for other negatives")
+    if mask_self and y_neg.shape[-2] < x.shape[-2]:
+        raise ValueError(f"mask_self=True means the first rows of y_neg are the generated batch x itself, so y_neg needs "
+                         f"at least as many rows as x: x has {x.shape[-2]}, y_neg has {y_neg.shape[-2]}; "
+                         f"pass mask_self=False for other negatives")
     self_mask_value = _check_positive("self_mask_value", self_mask_value)
     if w_neg is None: return tau, self_mask_value, None
     w = torch.as_tensor(w_neg, dtype=x.dtype, device=x.device)
@@ -65,8 +66,8 @@ def drift_affinity(x: torch.Tensor, y_pos: torch.Tensor, y_neg: torch.Tensor, ta
     "Steps 1-3 of Alg. 2 (and the weights of `w_neg`): the affinities (A_pos `[..., N, N+]`, A_neg `[..., N, N-]`)."
     tau, self_mask_value, w = _check_field_inputs(x, y_pos, y_neg, tau, mask_self, normalize, self_mask_value, w_neg)
     dist_pos, dist_neg = torch.cdist(x, y_pos), torch.cdist(x, y_neg)
-    if mask_self:                                          # x_i is not its own negative
-        dist_neg = dist_neg + self_mask_value * torch.eye(x.shape[-2], dtype=x.dtype, device=x.device)
+    if mask_self:                                          # y_neg[i] is x_i for i < N: x_i is not its own negative
+        dist_neg = dist_neg + self_mask_value * torch.eye(x.shape[-2], y_neg.shape[-2], dtype=x.dtype, device=x.device)
     logit = torch.cat([-dist_pos / tau, -dist_neg / tau], dim=-1)
     if normalize == "both": A = torch.exp(0.5 * (logit.log_softmax(-1) + logit.log_softmax(-2)))
     elif normalize == "y": A = logit.softmax(-1)
@@ -82,6 +83,15 @@ def compute_V(x: torch.Tensor, y_pos: torch.Tensor, y_neg: torch.Tensor, tau: fl
     W_pos = A_pos * A_neg.sum(-1, keepdim=True)            # cross weights: both sets sum to S+ S-, so the -x terms cancel
     W_neg = A_neg * A_pos.sum(-1, keepdim=True)
     return W_pos @ y_pos - W_neg @ y_neg
+
+# %% ../../nbs/drifting/00_drift_field.ipynb #3fe7c159
+def drift_parts(x: torch.Tensor, y_pos: torch.Tensor, y_neg: torch.Tensor, tau: float, mask_self: bool = True,
+                normalize: str = "both", self_mask_value: float = 1e6, w_neg=None) -> tuple[torch.Tensor, torch.Tensor]:
+    "The attraction V+ and the repulsion V- of `compute_V`'s field, each with its -x term: V+ - V- is that field (to rounding)."
+    A_pos, A_neg = drift_affinity(x, y_pos, y_neg, tau, mask_self, normalize, self_mask_value, w_neg)
+    S_pos, S_neg = A_pos.sum(-1, keepdim=True), A_neg.sum(-1, keepdim=True)
+    shift = S_pos * S_neg * x                              # the -x term both halves carry, by the cross weights' sums
+    return (A_pos * S_neg) @ y_pos - shift, (A_neg * S_pos) @ y_neg - shift
 
 # %% ../../nbs/drifting/00_drift_field.ipynb #82811689
 def drift_loss(x: torch.Tensor, V: torch.Tensor) -> torch.Tensor:
