@@ -7,7 +7,9 @@ Docs: https://drift-nb.github.io/drift_nb/checkpoint.html.md"""
 # %% ../nbs/02_checkpoint.ipynb #9378739b
 from __future__ import annotations
 
+import os
 import random
+import re
 import warnings
 from pathlib import Path
 from typing import Any, Callable
@@ -16,11 +18,12 @@ import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from .core import atomic_torch_save, canonical_json, check_choice, config_hash
+from .core import atomic_torch_save, atomic_write, canonical_json, check_choice, config_hash
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'LOAD_MODES', 'ConfigMismatchError', 'rng_state', 'set_rng_state', 'save_checkpoint',
-           'load_checkpoint', 'batch_indices', 'fit']
+__all__ = ['CHECKPOINT_FORMAT', 'LOAD_MODES', 'STEP_FILE', 'RESUME_MODES', 'ConfigMismatchError', 'rng_state', 'set_rng_state',
+           'save_checkpoint', 'load_checkpoint', 'step_checkpoint_path', 'save_step_checkpoint', 'list_checkpoints',
+           'latest_checkpoint', 'fit', 'batch_indices']
 
 # %% ../nbs/02_checkpoint.ipynb #588adaba
 CHECKPOINT_FORMAT = 1
@@ -54,16 +57,15 @@ def _diff_keys(a: Any, b: Any, prefix: str = "") -> list[str]:
 def save_checkpoint(path: str | Path, model: torch.nn.Module, config: Any, *, optimizer=None, scheduler=None,
                     step: int = 0, history: list | None = None, extra: dict | None = None) -> Path:
     "Atomically save weights, optimizer/scheduler state, step, history, RNG states and `config` with its hash."
-    import json
-    state = {
-        "format": CHECKPOINT_FORMAT, "config": json.loads(canonical_json(config)), "config_hash": config_hash(config),
-        "step": int(step), "history": list(history or []), "extra": dict(extra or {}),
-        "model": model.state_dict(),
-        "optimizer": optimizer.state_dict() if optimizer is not None else None,
-        "scheduler": scheduler.state_dict() if scheduler is not None else None,
-        "rng": rng_state(),
-    }
+    state = _state(model, config, optimizer, scheduler, step, history, extra)
     return atomic_torch_save(path, state)
+
+def _state(model, config, optimizer, scheduler, step, history, extra) -> dict:
+    import json
+    return {"format": CHECKPOINT_FORMAT, "config": json.loads(canonical_json(config)), "config_hash": config_hash(config),
+            "step": int(step), "history": list(history or []), "extra": dict(extra or {}), "model": model.state_dict(),
+            "optimizer": optimizer.state_dict() if optimizer is not None else None,
+            "scheduler": scheduler.state_dict() if scheduler is not None else None, "rng": rng_state()}
 
 def load_checkpoint(path: str | Path, model: torch.nn.Module, config: Any, *, optimizer=None, scheduler=None,
                     mode: str = "resume", allow_config_mismatch: bool = False, map_location="cpu") -> dict:
@@ -89,24 +91,54 @@ def load_checkpoint(path: str | Path, model: torch.nn.Module, config: Any, *, op
         set_rng_state(state["rng"])
     return {k: state[k] for k in ("step", "history", "extra", "config", "config_hash")}
 
-# %% ../nbs/02_checkpoint.ipynb #a7440d33
-def batch_indices(n: int, batch_size: int, step: int, seed: int = 0) -> torch.Tensor:
-    "Indices of batch `step` of an epoch-wise shuffled pass over `n` items: a pure function of its arguments."
-    per_epoch = max(1, n // batch_size)
-    epoch, b = divmod(int(step), per_epoch)
-    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
-    return torch.randperm(n, generator=g)[b * batch_size:(b + 1) * batch_size]
+# %% ../nbs/02_checkpoint.ipynb #3f230486
+STEP_FILE = "step_{:08d}.pt"
+_STEP_RE = re.compile(r"^step_(\d{8})\.pt$")
+
+def step_checkpoint_path(ckpt_dir: str | Path, step: int) -> Path:
+    "The file that holds step `step` in `ckpt_dir`."
+    return Path(ckpt_dir) / STEP_FILE.format(int(step))
+
+def save_step_checkpoint(ckpt_dir: str | Path, model: torch.nn.Module, config: Any, *, step: int, optimizer=None,
+                         scheduler=None, history: list | None = None, extra: dict | None = None) -> Path:
+    "Write step `step` as a new immutable file in `ckpt_dir` (atomic; `FileExistsError` if that step was saved before)."
+    path = step_checkpoint_path(ckpt_dir, step)
+    if path.exists(): raise FileExistsError(f"checkpoint {path} exists; step files are immutable (save into a new ckpt_dir)")
+    state = _state(model, config, optimizer, scheduler, step, history, extra)
+    tmp = atomic_write(path.with_name(f".{path.name}.partial"), lambda p: torch.save(state, p))
+    try: os.link(tmp, path)                               # atomic, and fails instead of replacing an existing file
+    except FileExistsError: raise FileExistsError(f"checkpoint {path} exists; step files are immutable (save into a new ckpt_dir)") from None
+    finally: tmp.unlink(missing_ok=True)
+    return path
+
+def list_checkpoints(ckpt_dir: str | Path) -> list[tuple[int, Path]]:
+    "(step, path) of every step file in `ckpt_dir`, oldest first ([] if the folder does not exist)."
+    d = Path(ckpt_dir)
+    if not d.is_dir(): return []
+    return sorted((int(m.group(1)), d / m.group(0)) for m in map(_STEP_RE.match, os.listdir(d)) if m)
+
+def latest_checkpoint(ckpt_dir: str | Path) -> Path | None:
+    "The newest step file in `ckpt_dir`, or None."
+    cks = list_checkpoints(ckpt_dir)
+    return cks[-1][1] if cks else None
+
+# %% ../nbs/02_checkpoint.ipynb #e93647be
+RESUME_MODES = LOAD_MODES
 
 def fit(model: torch.nn.Module, optimizer, loss_fn: Callable, n_steps: int, *, config: Any,
-        scheduler=None, ckpt_path: str | Path | None = None, ckpt_every: int = 0, resume: bool = False,
-        grad_clip: float | None = None, desc: str = "train", progress: bool = True) -> list[dict]:
-    "Train for `n_steps` steps of `loss_fn(model, step)`; checkpoint every `ckpt_every`; resume from `ckpt_path`."
+        scheduler=None, ckpt_dir: str | Path | None = None, ckpt_every: int = 0, resume: bool = False,
+        resume_mode: str = "resume", resume_from: str | Path | None = None, grad_clip: float | None = None,
+        after_step: Callable | None = None, state=None, desc: str = "train", progress: bool = True) -> list[dict]:
+    "Train for `n_steps` steps of `loss_fn(model, step)`; save immutable step files in `ckpt_dir` every `ckpt_every`; resume."
+    check_choice("resume_mode", resume_mode, RESUME_MODES)
     start, history = 0, []
     if resume:
-        if ckpt_path is None: raise ValueError("resume=True needs ckpt_path")
-        if Path(ckpt_path).is_file():
-            meta = load_checkpoint(ckpt_path, model, config, optimizer=optimizer, scheduler=scheduler, mode="resume")
+        if ckpt_dir is None and resume_from is None: raise ValueError("resume=True needs ckpt_dir or resume_from")
+        src = Path(resume_from) if resume_from is not None else latest_checkpoint(ckpt_dir)
+        if src is not None:
+            meta = load_checkpoint(src, model, config, optimizer=optimizer, scheduler=scheduler, mode=resume_mode)
             start, history = meta["step"], meta["history"]
+            if state is not None and resume_mode == "resume": state.load_state_dict(meta["extra"]["state"])
     model.train()
     bar = tqdm(range(start, n_steps), desc=desc, disable=not progress, initial=start, total=n_steps, leave=False)
     for step in bar:
@@ -114,14 +146,24 @@ def fit(model: torch.nn.Module, optimizer, loss_fn: Callable, n_steps: int, *, c
         loss, logs = (out if isinstance(out, tuple) else (out, {}))
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
-        if grad_clip: torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)
+        if grad_clip: logs = {**logs, "grad_norm": torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)}
         optimizer.step()
         if scheduler is not None: scheduler.step()
+        if after_step is not None: after_step(model, step)
         rec = {"step": step, "loss": float(loss.detach()), **{k: float(v) for k, v in logs.items()}}
         history.append(rec)
         if step % 10 == 0: bar.set_postfix(loss=f"{rec['loss']:.4f}")
         done = step + 1
-        if ckpt_path is not None and ckpt_every and (done % ckpt_every == 0 or done == n_steps):
-            save_checkpoint(ckpt_path, model, config, optimizer=optimizer, scheduler=scheduler, step=done, history=history)
+        if ckpt_dir is not None and ckpt_every and (done % ckpt_every == 0 or done == n_steps):
+            save_step_checkpoint(ckpt_dir, model, config, optimizer=optimizer, scheduler=scheduler, step=done, history=history,
+                                 extra={"state": state.state_dict()} if state is not None else None)
     model.eval()
     return history
+
+# %% ../nbs/02_checkpoint.ipynb #a7440d33
+def batch_indices(n: int, batch_size: int, step: int, seed: int = 0) -> torch.Tensor:
+    "Indices of batch `step` of an epoch-wise shuffled pass over `n` items: a pure function of its arguments."
+    per_epoch = max(1, n // batch_size)
+    epoch, b = divmod(int(step), per_epoch)
+    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
+    return torch.randperm(n, generator=g)[b * batch_size:(b + 1) * batch_size]

@@ -15,16 +15,19 @@ from typing import NamedTuple
 import pandas as pd
 import torch
 from torch import nn
+from tqdm.auto import tqdm
 
 from ..checkpoint import fit
 from ..core import check_choice, get_device, rand_on, randint_on, randn_on, seed_everything
+from ..results import mean_ci
 from .field import compute_V, drift_loss, drift_parts
 
 # %% auto #0
 __all__ = ['TARGETS', 'BIMODAL_CENTERS', 'BIMODAL_STD', 'CHECKER_CELLS', 'CHECKER_SIDE', 'ROLL_T', 'ROLL_NOISE', 'ROLL_SEGMENTS',
-           'MODE_RADIUS', 'STARTS', 'FAR_POINT', 'VARIANTS', 'EVAL_SEED', 'sample_target', 'n_modes', 'mode_centers',
-           'assign_modes', 'Coverage', 'mode_coverage', 'energy_distance', 'ToyGeneratorConfig', 'ToyGenerator',
-           'start_spec', 'place_generator', 'toy_field', 'ToyRunConfig', 'ToyRun', 'evaluate_toy', 'train_toy']
+           'MODE_RADIUS', 'STARTS', 'FAR_POINT', 'VARIANTS', 'EVAL_SEED', 'FLOOR_SEED', 'sample_target', 'n_modes',
+           'mode_centers', 'assign_modes', 'Coverage', 'mode_coverage', 'energy_distance', 'ToyGeneratorConfig',
+           'ToyGenerator', 'start_spec', 'place_generator', 'toy_field', 'ToyRunConfig', 'ToyRun', 'evaluate_toy',
+           'train_toy', 'floor_distance', 'final_distance', 'toy_grid']
 
 # %% ../../nbs/drifting/01_toys.ipynb #01cc17e7
 TARGETS = ("swiss_roll", "checkerboard", "bimodal")
@@ -262,3 +265,37 @@ def train_toy(target: str, start: str, steps: int = 2000, batch: int = 2048, tau
     hist = pd.DataFrame(rows)
     hist = hist[(hist.step % log_every == 0) | (hist.step == steps)].reset_index(drop=True)
     return ToyRun(model, hist, snapshots, cfg)
+
+# %% ../../nbs/drifting/01_toys.ipynb #dabe417f
+FLOOR_SEED = 4321
+
+def floor_distance(target: str, n: int = 2048, n_pairs: int = 20, seed: int = FLOOR_SEED) -> tuple[float, float, float]:
+    "Mean V-statistic energy distance between two independent `n`-point draws of `target`, over `n_pairs` pairs: (mean, low, high)."
+    _check_target(target); _check_count("n", n); _check_count("n_pairs", n_pairs)
+    g = torch.Generator().manual_seed(seed)
+    d = [energy_distance(sample_target(target, n, g), sample_target(target, n, g), unbiased=False) for _ in range(n_pairs)]
+    return mean_ci(d)
+
+def final_distance(model: ToyGenerator, target: str, n: int = 2048, seed: int = FLOOR_SEED + 1) -> tuple[float, Coverage]:
+    "V-statistic energy distance between `n` fresh samples of `model` and `n` fresh target draws, and the samples' mode coverage."
+    g = torch.Generator().manual_seed(seed)
+    x = model.sample(n, g).cpu()
+    return energy_distance(x, sample_target(target, n, g), unbiased=False), mode_coverage(target, x)
+
+# %% ../../nbs/drifting/01_toys.ipynb #a23be952
+def toy_grid(targets=TARGETS, starts=STARTS, variants=VARIANTS, seeds=(0,), n_eval: int = 2048, device: str = "cpu",
+             progress: bool = False, **train_kwargs) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    "Train every (target, start, variant, seed); return (one row per run, the stacked histories, {key: ToyRun})."
+    combos = [(t, s, v, sd) for t in targets for s in starts for v in variants for sd in seeds]
+    floors = {t: floor_distance(t, n_eval) for t in targets}
+    rows, hists, runs = [], [], {}
+    for t, s, v, sd in tqdm(combos, desc="toy runs", disable=not progress):
+        run = train_toy(t, s, variant=v, seed=sd, n_eval=n_eval, device=device, **train_kwargs)
+        d, cov = final_distance(run.model, t, n_eval)
+        f = floors[t][0]
+        rows.append({"target": t, "start": s, "variant": v, "seed": sd, "final_energy": d, "floor": f, "ratio": d / f,
+                     "coverage": cov.coverage, "off_mode": cov.off_mode, "min_mode_share": min(cov.shares) * n_modes(t),
+                     "passes": bool(cov.coverage == 1.0 and d <= 2 * f)})
+        hists.append(run.history.assign(target=t, start=s, variant=v, seed=sd))
+        runs[(t, s, v, sd)] = run
+    return pd.DataFrame(rows), pd.concat(hists, ignore_index=True), runs

@@ -213,7 +213,7 @@ class InpaintNetV2(nn.Module):
 def train_inpaint_v2(net: nn.Module, z_train: torch.Tensor, x_train: torch.Tensor | None = None,
                      y_train: torch.Tensor | None = None, *, steps: int, batch_size: int = 128,
                      trainer: InpaintTrainer | None = None, anneal: bool = True, progress: bool = False,
-                     ckpt_path=None, ckpt_every: int = 0, resume: bool = False, **trainer_kwargs):
+                     ckpt_dir=None, ckpt_every: int = 0, resume: bool = False, **trainer_kwargs):
     "Train `net` with `InpaintTrainer`'s masks and losses, annealing its gate temperature per step; -> (trainer, history DataFrame)."
     if steps is None or int(steps) < 1: raise ValueError(f"steps must be a positive int, got {steps}")
     if anneal and not callable(getattr(net, "anneal", None)):
@@ -236,5 +236,5 @@ def train_inpaint_v2(net: nn.Module, z_train: torch.Tensor, x_train: torch.Tenso
     cfg = {**trainer.config, "net": type(net).__name__, "anneal": bool(anneal), "batch_size": batch_size,
            "steps": int(steps), "n": n}
     hist = fit(net, trainer.opt, loss_fn, int(steps), config=cfg, grad_clip=trainer.grad_clip, desc="inpaint v2",
-               progress=progress, ckpt_path=ckpt_path, ckpt_every=ckpt_every, resume=resume)
+               progress=progress, ckpt_dir=ckpt_dir, ckpt_every=ckpt_every, resume=resume)
     return trainer, pd.DataFrame(hist)

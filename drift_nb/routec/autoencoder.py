@@ -131,7 +131,7 @@ def _history_df(hist: list[dict]) -> pd.DataFrame:
 
 def train_autoencoder(x_train: torch.Tensor, *, k: int = 8, hidden: int = 32, steps: int, batch_size: int = 128,
                       lr: float = 2e-3, seed: int = 0, device="cpu", progress: bool = True, tau: float = 1.0,
-                      ste: str = "standard", ckpt_path=None, ckpt_every: int = 0, resume: bool = False):
+                      ste: str = "standard", ckpt_dir=None, ckpt_every: int = 0, resume: bool = False):
     "Train a BinaryAutoencoder on images (N,1,28,28) by BCE reconstruction; return (model in eval mode, history DataFrame)."
     device = torch.device(device)
     seed_everything(seed)
@@ -147,7 +147,7 @@ def train_autoencoder(x_train: torch.Tensor, *, k: int = 8, hidden: int = 32, st
         return loss, {"mse": F.mse_loss(xh.detach(), xb), "bit_mean": z.detach().mean()}
     config = {"what": "routec.autoencoder", "k": k, "hidden": hidden, "steps": steps, "batch_size": batch_size, "lr": lr,
               "seed": seed, "tau": tau, "ste": ste, "n_train": n}
-    hist = fit(model, opt, loss_fn, steps, config=config, ckpt_path=ckpt_path, ckpt_every=ckpt_every, resume=resume,
+    hist = fit(model, opt, loss_fn, steps, config=config, ckpt_dir=ckpt_dir, ckpt_every=ckpt_every, resume=resume,
                desc="autoencoder", progress=progress)
     return model.eval(), _history_df(hist)
 
