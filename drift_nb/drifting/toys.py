@@ -283,15 +283,27 @@ def final_distance(model: ToyGenerator, target: str, n: int = 2048, seed: int = 
     return energy_distance(x, sample_target(target, n, g), unbiased=False), mode_coverage(target, x)
 
 # %% ../../nbs/drifting/01_toys.ipynb #a23be952
+def _toy_job(args):
+    "One run of `toy_grid` (a top-level function, so that worker processes can run it)."
+    (t, s, v, sd, n_eval, device, kw, threads) = args
+    if threads: torch.set_num_threads(threads)
+    run = train_toy(t, s, variant=v, seed=sd, n_eval=n_eval, device=device, **kw)
+    d, cov = final_distance(run.model, t, n_eval)
+    return run, d, cov
+
 def toy_grid(targets=TARGETS, starts=STARTS, variants=VARIANTS, seeds=(0,), n_eval: int = 2048, device: str = "cpu",
-             progress: bool = False, **train_kwargs) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
-    "Train every (target, start, variant, seed); return (one row per run, the stacked histories, {key: ToyRun})."
+             progress: bool = False, workers: int = 1, **train_kwargs) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    "Train every (target, start, variant, seed), in `workers` processes; return (one row per run, the stacked histories, {key: ToyRun})."
     combos = [(t, s, v, sd) for t in targets for s in starts for v in variants for sd in seeds]
     floors = {t: floor_distance(t, n_eval) for t in targets}
+    jobs = [(t, s, v, sd, n_eval, device, train_kwargs, 1 if workers > 1 else 0) for t, s, v, sd in combos]
+    if workers > 1:                                        # each run seeds itself: the results do not depend on `workers`
+        import multiprocessing as mp
+        with mp.get_context("spawn").Pool(workers) as pool:
+            results = list(tqdm(pool.imap(_toy_job, jobs), total=len(jobs), desc="toy runs", disable=not progress))
+    else: results = [_toy_job(j) for j in tqdm(jobs, desc="toy runs", disable=not progress)]
     rows, hists, runs = [], [], {}
-    for t, s, v, sd in tqdm(combos, desc="toy runs", disable=not progress):
-        run = train_toy(t, s, variant=v, seed=sd, n_eval=n_eval, device=device, **train_kwargs)
-        d, cov = final_distance(run.model, t, n_eval)
+    for (t, s, v, sd), (run, d, cov) in zip(combos, results):
         f = floors[t][0]
         rows.append({"target": t, "start": s, "variant": v, "seed": sd, "final_energy": d, "floor": f, "ratio": d / f,
                      "coverage": cov.coverage, "off_mode": cov.off_mode, "min_mode_share": min(cov.shares) * n_modes(t),
