@@ -1,0 +1,85 @@
+"""The drifting chapter end to end: every report at the smoke profile, and the distributed step under torchrun."""
+import os
+import subprocess
+import sys
+
+import pandas as pd
+import torch
+
+from conftest import drift_nb
+
+
+def _tables(sandbox, report):
+    return sandbox["runs"] / f"{report}-smoke" / "tables"
+
+
+def _goals(t):
+    g = pd.read_csv(t / "goals.csv")
+    assert list(g.columns) == ["goal", "method", "met", "evidence"] and g.met.isin([True, False]).all()
+    return g
+
+
+def test_drifting_toy_runs_at_smoke(sandbox):
+    r = drift_nb("run", "drifting_toy", "--profile", "smoke", "--no-progress", "-p", "toy_n_eval", "512")
+    assert r.returncode == 0, r.stderr[-3000:]
+    t = _tables(sandbox, "drifting_toy")
+    runs = pd.read_csv(t / "faithful_runs.csv")
+    assert len(runs) == 9 and set(runs.start) == {"between", "far", "collapsed"}   # 3 targets x 3 starts
+    broken = pd.read_csv(t / "broken_runs.csv")
+    assert set(broken.variant) == {"attraction x1.5", "attraction only"} and len(broken) == 18
+    assert (runs.ratio - runs.final_energy / runs.floor).abs().max() < 1e-9
+    g = _goals(t)
+    assert len(g) == 5 and g.method.str.contains("faithful").sum() == 3
+
+
+def test_drifting_mnist_runs_at_smoke(sandbox):
+    r = drift_nb("run", "drifting_mnist", "--profile", "smoke", "--no-progress", timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    t = _tables(sandbox, "drifting_mnist")
+    head = pd.read_csv(t / "headline_by_seed.csv")
+    assert {"drifting, 1 NFE", "flow matching, 1 NFE", "flow matching, 4 NFE", "flow matching, 50 NFE"} <= set(head.method)
+    assert head.set_index("method").loc["flow matching, 50 steps, CFG w = 2", "nfe"] == 100
+    for name in ("alpha_sweep", "last_k_checkpoints", "nn_audit", "speed", "latent_protocol", "stages", "yardsticks", "training"):
+        assert (t / f"{name}.csv").is_file(), name
+    assert len(pd.read_csv(t / "stages.csv")) == 9
+    g = _goals(t)
+    assert len(g) == 6
+    figs = sandbox["runs"] / "drifting_mnist-smoke" / "figures"
+    assert {"alpha_sweep.png", "samples_by_method.png", "grid_across_checkpoints.png", "nn_audit.png"} <= {p.name for p in figs.iterdir()}
+
+
+def test_drifting_ablations_runs_at_smoke(sandbox):
+    r = drift_nb("run", "drifting_ablations", "--profile", "smoke", "--no-progress", timeout=900)
+    assert r.returncode == 0, r.stderr[-3000:]
+    t = _tables(sandbox, "drifting_ablations")
+    abl = pd.read_csv(t / "ablations.csv")
+    assert set(abl.family) == {"normalisation", "temperatures", "feature sets", "positives", "encoder"}
+    assert abl.groupby("family").base.sum().eq(1).all()
+    assert len(pd.read_csv(t / "directions.csv")) == 5
+
+
+def test_ddp_step_under_torchrun_equals_single_process(tmp_path):
+    "Two gloo processes under torchrun: gradients and weights after one drifting step equal the single-process step."
+    from drift_nb.drifting.distributed import one_step
+    out = tmp_path / "ddp.pt"
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    r = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master_port", "29533",
+                        "-m", "drift_nb.drifting.distributed", "check", str(out)], capture_output=True, text=True, env=env, timeout=300)
+    assert r.returncode == 0, r.stderr[-3000:]
+    ddp, single = torch.load(out, weights_only=False), one_step()
+    scale = max(float(v.abs().max()) for v in single["grads"].values())
+    assert max(float((ddp["grads"][k] - v).abs().max()) for k, v in single["grads"].items()) < 1e-5 * scale
+    assert max(float((ddp["state"][k] - v).abs().max()) for k, v in single["state"].items()) < 1e-6
+
+
+def test_step_checkpoints_are_never_overwritten(tmp_path):
+    from drift_nb.checkpoint import save_step_checkpoint
+    m = torch.nn.Linear(2, 2)
+    p = save_step_checkpoint(tmp_path, m, {"a": 1}, step=3)
+    before = p.read_bytes()
+    try:
+        save_step_checkpoint(tmp_path, torch.nn.Linear(2, 2), {"a": 1}, step=3)
+        raise AssertionError("a step file was overwritten")
+    except FileExistsError as e:
+        assert "step_00000003.pt" in str(e)
+    assert p.read_bytes() == before and sorted(x.name for x in tmp_path.iterdir()) == ["step_00000003.pt"]
