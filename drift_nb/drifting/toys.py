@@ -298,9 +298,14 @@ def toy_grid(targets=TARGETS, starts=STARTS, variants=VARIANTS, seeds=(0,), n_ev
     floors = {t: floor_distance(t, n_eval) for t in targets}
     jobs = [(t, s, v, sd, n_eval, device, train_kwargs, 1 if workers > 1 else 0) for t, s, v, sd in combos]
     if workers > 1:                                        # each run seeds itself: the results do not depend on `workers`
+        import importlib
         import multiprocessing as mp
-        with mp.get_context("spawn").Pool(workers) as pool:
-            results = list(tqdm(pool.imap(_toy_job, jobs), total=len(jobs), desc="toy runs", disable=not progress))
+        from concurrent.futures import ProcessPoolExecutor
+        # the workers run the package's _toy_job: a notebook's own definitions live in __main__, which a spawned
+        # process cannot import; an executor (not a Pool) raises instead of hanging when a worker dies
+        job = importlib.import_module("drift_nb.drifting.toys")._toy_job
+        with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn")) as ex:
+            results = list(tqdm(ex.map(job, jobs), total=len(jobs), desc="toy runs", disable=not progress))
     else: results = [_toy_job(j) for j in tqdm(jobs, desc="toy runs", disable=not progress)]
     rows, hists, runs = [], [], {}
     for (t, s, v, sd), (run, d, cov) in zip(combos, results):
