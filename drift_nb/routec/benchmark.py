@@ -18,7 +18,8 @@ from tqdm.auto import tqdm
 
 from ..core import hardware_snapshot, hardware_summary
 from ..results import mean_ci
-from .masks import apply_noise, make_pixel_mask, mask_ratios, occlude, pixel_to_bit_mask, run_golden_mask_tests
+from .masks import (apply_noise, make_pixel_mask, mask_ratios, occlude, pixel_to_bit_mask, run_golden_mask_tests,
+                                   token_weights, unknown_tokens)
 
 # %% auto #0
 __all__ = ['Solver', 'count_params', 'corrupt', 'config_seed', 'evaluate', 'benchmark']
@@ -73,7 +74,7 @@ def evaluate(solver: Solver, ae, classifier, x: torch.Tensor, y: torch.Tensor, *
         zh, info = solver.fn(z0[sl], bm[sl], x_obs[sl], 1 - pm[sl], sg)
         outs.append(zh); infos.append(info or {})
     z1 = torch.cat(outs)
-    keep = ~bm[:, None].expand_as(z0)
+    keep = ~unknown_tokens(bm)[:, None].expand_as(z0)
     if not solver.rewrites_observed:
         assert torch.equal(z1[keep], z0[keep]), f"{solver.name} changed observed latent positions"
     acc0 = (classifier(z0).argmax(1) == y).float(); acc1 = (classifier(z1).argmax(1) == y).float()
@@ -92,6 +93,7 @@ def evaluate(solver: Solver, ae, classifier, x: torch.Tensor, y: torch.Tensor, *
            "delta_acc_ci_low": lo, "delta_acc_ci_high": hi, "mse_before": float(mse0.mean()), "mse_after": float(mse1.mean()),
            "delta_mse": float(dmse.mean()), "corr_dmse_dacc": _pearson(dmse, dacc),
            "pixel_mask_ratio": px_ratio, "bit_mask_ratio": bit_ratio,
+           "soft_weight_mean": float(token_weights(bm)[unknown_tokens(bm)].mean()),   # 1 under the hard policies
            "runtime_ms_p10": float(np.percentile(times, 10)) if times else float("nan"),
            "runtime_ms_p50": float(np.percentile(times, 50)) if times else float("nan"),
            "runtime_ms_p90": float(np.percentile(times, 90)) if times else float("nan"),

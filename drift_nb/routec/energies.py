@@ -20,7 +20,7 @@ from ..core import seed_everything
 # %% auto #0
 __all__ = ['OBS_KINDS', 'token_values', 'with_token', 'score_token_values', 'ObservationEnergy', 'BoundObservationEnergy',
            'LocalBitPredictor', 'train_local_predictor', 'synthetic_latents', 'chebyshev_offsets', 'DRoPEEnergy',
-           'CombinedEnergy']
+           'ObservedTokenPrior', 'CombinedEnergy']
 
 # %% ../../nbs/routec/02_energies.ipynb #30377f0c
 OBS_KINDS = ("gaussian", "bernoulli")
@@ -256,6 +256,34 @@ class DRoPEEnergy(nn.Module):
         vals = token_values(zr.shape[1], z.device, z.dtype)
         d = (vals[None, :, None, :] - nb[:, None]).abs().sum(-1)                               # (R, V, C)
         return 2 * (d * (d < self.tau)).sum(-1)
+
+# %% ../../nbs/routec/02_energies.ipynb #a8f6903a
+class ObservedTokenPrior(nn.Module):
+    "E_prior(z) = sum_p weight_p * popcount(z_p xor z_obs_p): a per-token pull toward the observed code (B,)."
+    def __init__(self, z_obs: torch.Tensor, weight: torch.Tensor):
+        super().__init__()
+        if z_obs.dim() != 4 or tuple(weight.shape) != (z_obs.shape[0], *z_obs.shape[2:]):
+            raise ValueError(f"weight must be (B, H, W) = {(z_obs.shape[0], *z_obs.shape[2:])} for z_obs {tuple(z_obs.shape)}, got {tuple(weight.shape)}")
+        if bool((weight < 0).any()): raise ValueError(f"weight must be >= 0, got min {float(weight.min())}")
+        self.register_buffer("z_obs", z_obs.detach().clone()); self.register_buffer("weight", weight.detach().to(z_obs.dtype).clone())
+
+    @classmethod
+    def from_soft_mask(cls, z_obs: torch.Tensor, soft_mask: torch.Tensor, lambda_prior: float = 1.0) -> "ObservedTokenPrior":
+        "The prior of the `soft` policy: weight lambda_prior * (1 - w) on the tokens with w > 0, 0 elsewhere."
+        if lambda_prior < 0: raise ValueError(f"lambda_prior must be >= 0, got {lambda_prior}")
+        w = soft_mask.to(z_obs.dtype)
+        return cls(z_obs, torch.where(w > 0, lambda_prior * (1 - w), torch.zeros_like(w)))
+
+    def forward(self, z: torch.Tensor) -> torch.Tensor:
+        "E_prior (B,)."
+        return (self.weight[:, None] * (z - self.z_obs).abs()).flatten(1).sum(1)
+
+    def score_token(self, z: torch.Tensor, i: int, j: int, rows: torch.Tensor | None = None) -> torch.Tensor:
+        "Energies (R, 2^k) of all values of token (i, j): its weight times the Hamming distance to the observed token."
+        zo = self.z_obs[:, :, i, j] if rows is None else self.z_obs[rows, :, i, j]
+        wt = self.weight[:, i, j] if rows is None else self.weight[rows, i, j]
+        vals = token_values(z.shape[1], z.device, z.dtype)
+        return wt[:, None] * (vals[None] - zo[:, None]).abs().sum(-1)
 
 # %% ../../nbs/routec/02_energies.ipynb #fb93dbbb
 class CombinedEnergy(nn.Module):

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from ..checkpoint import batch_indices, fit
 from ..core import check_choice, seed_everything
 from .benchmark import Solver, count_params
-from .inpaint import PADDINGS, _bool_mask, _ResBlock, sample_training_masks
+from .inpaint import PADDINGS, _bool_mask, _ResBlock, _weight_mask, sample_training_masks
 from .masks import MASK_TYPES, NOISE_TYPES, apply_noise, occlude
 
 # %% auto #0
@@ -36,7 +36,7 @@ class EvidenceNet(nn.Module):
 
     def forward(self, z: torch.Tensor, bit_mask: torch.Tensor) -> torch.Tensor:
         "Logits for the clean code at every position; `z` holds the encoder's codes everywhere, `bit_mask` flags the unknown ones."
-        m = _bool_mask(bit_mask, z).unsqueeze(1).to(z.dtype)
+        m = _weight_mask(bit_mask, z).unsqueeze(1)            # 0/1, or the soft weight 1 - visible_ratio
         return self.head(self.blocks(F.relu(self.stem(torch.cat([z * (1 - m), z * m, m], 1)))))
 
 # %% ../../nbs/routec/11_evidence.ipynb #cece0831
@@ -99,7 +99,7 @@ def evidence_inpaint(net: EvidenceNet, z: torch.Tensor, bit_mask: torch.Tensor, 
     check_choice("rewrite", rewrite, EVIDENCE_REWRITE)
     m = _bool_mask(bit_mask, z)
     was = net.training; net.eval()
-    hard = (net(z, m) > 0).to(z.dtype)
+    hard = (net(z, _weight_mask(bit_mask, z)) > 0).to(z.dtype)
     net.train(was)
     return hard if rewrite == "all" else torch.where(m.unsqueeze(1), hard, z)
 

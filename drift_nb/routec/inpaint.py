@@ -16,7 +16,7 @@ import torch.nn.functional as F
 
 from ..checkpoint import batch_indices, fit
 from .energies import ObservationEnergy
-from .masks import MASK_TYPES, make_pixel_mask, pixel_to_bit_mask
+from .masks import MASK_TYPES, make_pixel_mask, pixel_to_bit_mask, token_weights, unknown_tokens
 from ..core import check_choice
 
 # %% auto #0
@@ -32,11 +32,16 @@ TOKEN_CONFIDENCE = ("mean", "min")
 
 
 def _bool_mask(bit_mask: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
-    "Latent mask as `(B, H, W)` bool; accepts `(B, H, W)` or `(B, 1, H, W)`, bool or {0,1}."
+    "The unknown set as `(B, H, W)` bool; accepts `(B, H, W)` or `(B, 1, H, W)`, bool, {0,1} or a soft weight (unknown where > 0)."
     m = bit_mask[:, 0] if bit_mask.dim() == 4 else bit_mask
     want = (z.shape[0], z.shape[-2], z.shape[-1])
     if tuple(m.shape) != want: raise ValueError(f"bit_mask must have shape {want} (or with a channel axis), got {tuple(bit_mask.shape)}")
-    return m.bool() if m.dtype == torch.bool else m > 0.5
+    return unknown_tokens(m)
+
+def _weight_mask(bit_mask: torch.Tensor, z: torch.Tensor) -> torch.Tensor:
+    "The mask as a float weight `(B, H, W)` in z's dtype: 1 for True / 1, the soft weight 1 - visible_ratio as it is."
+    _bool_mask(bit_mask, z)                                   # the shape check
+    return token_weights(bit_mask[:, 0] if bit_mask.dim() == 4 else bit_mask, z.dtype)
 
 # %% ../../nbs/routec/05_inpaint.ipynb #05412acc
 class _ResBlock(nn.Module):
@@ -58,7 +63,7 @@ class InpaintNet(nn.Module):
 
     def forward(self, z_masked: torch.Tensor, bit_mask: torch.Tensor) -> torch.Tensor:
         "Per-bit logits `(B, k, 7, 7)`; positions where `bit_mask` is True are blanked before reading."
-        m = _bool_mask(bit_mask, z_masked).unsqueeze(1).to(z_masked.dtype)
+        m = _weight_mask(bit_mask, z_masked).unsqueeze(1)
         return self.head(self.blocks(F.relu(self.stem(torch.cat([z_masked * (1 - m), m], 1)))))
 
 # %% ../../nbs/routec/05_inpaint.ipynb #52cfe490
@@ -78,9 +83,9 @@ def cosine_schedule_counts(m0: int, n_steps: int) -> list[int]:
 @torch.no_grad()
 def amortized_inpaint(net: nn.Module, z: torch.Tensor, bit_mask: torch.Tensor) -> torch.Tensor:
     "One forward pass: hard bits (logit > 0) at unknown positions, observed positions returned exactly."
-    m = _bool_mask(bit_mask, z)
+    m, w = _bool_mask(bit_mask, z), _weight_mask(bit_mask, z)
     was = net.training; net.eval()
-    logits = net(z, m)
+    logits = net(z, w)
     net.train(was)
     return torch.where(m.unsqueeze(1), (logits > 0).to(z.dtype), z)
 
@@ -90,13 +95,13 @@ def iterative_inpaint(net: nn.Module, z: torch.Tensor, bit_mask: torch.Tensor, n
     "MaskGIT decoding: commit the most confident unknown positions per step on a cosine schedule; observed positions kept."
     check_choice("token_confidence", token_confidence, TOKEN_CONFIDENCE)
     if n_steps < 1: raise ValueError(f"n_steps must be >= 1, got {n_steps}")
-    m = _bool_mask(bit_mask, z); B, k, H, W = z.shape
+    m, w = _bool_mask(bit_mask, z), _weight_mask(bit_mask, z); B, k, H, W = z.shape
     was = net.training; net.eval()
-    unknown = m.clone(); zc = z * (~m).unsqueeze(1).to(z.dtype)
+    unknown = m.clone(); zc = z.clone()     # the net blanks (or, soft, scales) what is still unknown itself
     m0 = m.flatten(1).sum(1)
     committed, mean_conf = [], []
     for t in range(1, n_steps + 1):
-        logits = net(zc, unknown)
+        logits = net(zc, torch.where(unknown, w, torch.zeros_like(w)))   # committed positions are observed from now on
         conf_bits = (torch.sigmoid(logits) - 0.5).abs() * 2
         conf = conf_bits.mean(1) if token_confidence == "mean" else conf_bits.amin(1)     # (B, H, W)
         rem = unknown.flatten(1).sum(1)
@@ -135,12 +140,12 @@ def maskgit_latent_mask(n: int, grid: int = 7, generator: torch.Generator | None
     return (rank < cnt[:, None]).view(n, grid, grid)
 
 def sample_training_masks(mask_types, n: int, generator: torch.Generator | None = None, policy: str = "any"):
-    "Per-sample mask type drawn uniformly from `mask_types`; -> (pixel_mask (n,1,28,28) float, bit_mask (n,7,7) bool)."
+    "Per-sample mask type drawn uniformly from `mask_types`; -> (pixel_mask (n,1,28,28) float, bit_mask (n,7,7) bool, or float weights under `soft`)."
     mask_types = tuple(mask_types)
     if not mask_types: raise ValueError(f"mask_types is empty; valid choices: {', '.join(TRAIN_MASK_TYPES)}")
     for t in mask_types: check_choice("mask type", t, TRAIN_MASK_TYPES)
     kind = torch.randint(0, len(mask_types), (n,), generator=generator)
-    pm = torch.zeros(n, 1, 28, 28); bm = torch.zeros(n, 7, 7, dtype=torch.bool)
+    pm = torch.zeros(n, 1, 28, 28); bm = torch.zeros(n, 7, 7, dtype=torch.float32 if policy == "soft" else torch.bool)
     for i, t in enumerate(mask_types):
         sel = (kind == i).nonzero().flatten()
         if len(sel) == 0: continue
@@ -150,7 +155,7 @@ def sample_training_masks(mask_types, n: int, generator: torch.Generator | None 
         else:
             p = make_pixel_mask(t, len(sel), generator=generator)
             b = pixel_to_bit_mask(p, policy)
-        pm[sel], bm[sel] = p, b
+        pm[sel], bm[sel] = p, b.to(bm.dtype)
     return pm, bm
 
 # %% ../../nbs/routec/05_inpaint.ipynb #ba0eef6c

@@ -14,12 +14,13 @@ from ..core import check_choice, rand_on, randint_on, randn_on
 
 # %% auto #0
 __all__ = ['MASK_TYPES', 'NOISE_TYPES', 'BITMASK_POLICIES', 'GOLDEN_PIXEL_RATIOS', 'IMG', 'PATCH', 'GRID', 'NOISE_PARAMS',
-           'make_pixel_mask', 'apply_noise', 'occlude', 'pixel_to_bit_mask', 'mask_ratios', 'run_golden_mask_tests']
+           'make_pixel_mask', 'apply_noise', 'occlude', 'pixel_to_bit_mask', 'unknown_tokens', 'token_weights',
+           'mask_ratios', 'run_golden_mask_tests']
 
 # %% ../../nbs/routec/00_masks.ipynb #4c1c14bd
 MASK_TYPES = ("center", "random", "multi_hole", "stripes")
 NOISE_TYPES = ("clean", "gaussian", "bias", "dropout")
-BITMASK_POLICIES = ("any", "majority")
+BITMASK_POLICIES = ("any", "majority", "soft")
 GOLDEN_PIXEL_RATIOS = {"center": (0.20, 0.30), "random": (0.15, 0.40), "multi_hole": (0.05, 0.20), "stripes": (0.30, 0.40)}
 IMG, PATCH, GRID = 28, 4, 7
 NOISE_PARAMS = {"gaussian_sigma": 0.1, "bias": 0.2, "dropout_p": 0.2}
@@ -73,16 +74,28 @@ def occlude(x: torch.Tensor, pixel_mask: torch.Tensor) -> torch.Tensor:
 
 # %% ../../nbs/routec/00_masks.ipynb #8b17b370
 def pixel_to_bit_mask(pixel_mask: torch.Tensor, policy: str = "any", eps: float = 1e-6) -> torch.Tensor:
-    "Latent mask `(n,7,7)` bool (True = token unknown) from a pixel mask `(n,1,28,28)` under policy any or majority."
+    "Latent mask `(n,7,7)` from a pixel mask `(n,1,28,28)`: bool (True = unknown) under any / majority, the float weight 1 - visible_ratio under soft."
     check_choice("bitmask policy", policy, BITMASK_POLICIES)
     if pixel_mask.dim() != 4 or tuple(pixel_mask.shape[1:]) != (1, IMG, IMG):
         raise ValueError(f"pixel_mask must have shape (n, 1, 28, 28), got {tuple(pixel_mask.shape)}")
     visible = 1 - F.avg_pool2d(pixel_mask.float(), PATCH)[:, 0]
+    if policy == "soft": return torch.where(visible < (1 - eps), 1 - visible, torch.zeros_like(visible))
     return visible < (1 - eps) if policy == "any" else visible < 0.5
 
+def unknown_tokens(bit_mask: torch.Tensor) -> torch.Tensor:
+    "The tokens a solver may rewrite, as bool: True where the mask is True (bool) or its weight is > 0 (float, incl. soft)."
+    return bit_mask if bit_mask.dtype == torch.bool else bit_mask > 0
+
+def token_weights(bit_mask: torch.Tensor, dtype=torch.float32) -> torch.Tensor:
+    "The mask as a float weight in [0, 1]: 1.0 for a bool True, the soft weight 1 - visible_ratio as it is."
+    if bit_mask.dtype == torch.bool: return bit_mask.to(dtype)
+    if bool((bit_mask < 0).any()) or bool((bit_mask > 1).any()):
+        raise ValueError(f"a float latent mask must lie in [0, 1], got values in [{float(bit_mask.min())}, {float(bit_mask.max())}]")
+    return bit_mask.to(dtype)
+
 def mask_ratios(pixel_mask: torch.Tensor, bit_mask: torch.Tensor) -> tuple[float, float]:
-    "Fractions of occluded pixels and of unknown tokens, each averaged over the batch."
-    return float(pixel_mask.float().mean()), float(bit_mask.float().mean())
+    "Fractions of occluded pixels and of unknown tokens (weight > 0 for a soft mask), each averaged over the batch."
+    return float(pixel_mask.float().mean()), float(unknown_tokens(bit_mask).float().mean())
 
 # %% ../../nbs/routec/00_masks.ipynb #cab7c0c1
 def run_golden_mask_tests(policy: str = "any", n: int = 64, seed: int = 0) -> pd.DataFrame:

@@ -17,7 +17,7 @@ from ..cache import ModelCache, as_cache, tensor_digest
 from ..core import check_choice, config_hash, get_device, seed_everything
 from .autoencoder import bit_usage, reconstruction_metrics, train_autoencoder, train_classifier
 from .benchmark import Solver, count_params
-from .energies import CombinedEnergy, DRoPEEnergy, ObservationEnergy, train_local_predictor
+from .energies import CombinedEnergy, DRoPEEnergy, ObservationEnergy, ObservedTokenPrior, train_local_predictor
 from .inpaint import InpaintNet, InpaintTrainer, amortized_inpaint, iterative_inpaint
 from .mcmc import block_gibbs
 from .routing import train_learned_gate
@@ -44,6 +44,7 @@ class RouteCConfig:
     lambda_obs: float = 1.0
     lambda_core: float = 1.0
     lambda_rope: float = 0.1
+    lambda_prior: float = 1.0   # soft policy: nats per bit that moves a fully visible token off its observed code
     drope_tau: int = 3
     alpha_core: float = 0.1
     beta_obs: float = 0.1
@@ -147,13 +148,15 @@ V2_MODES = ("soft", "hard")
 
 def mcmc_solver(name: str, models: RouteCModels, *, obs_kind: str = "gaussian", rope: torch.nn.Module | None = None,
                 n_sweeps: int | None = None) -> Solver:
-    "Block Gibbs on λ_obs·E_obs(kind) + λ_core·E_core (+ λ_rope·E_rope when `rope` is given), weights from `models.config`."
+    "Block Gibbs on λ_obs·E_obs(kind) + λ_core·E_core (+ λ_rope·E_rope when `rope` is given; + the observed-token prior under a soft mask), weights from `models.config`."
     cfg = models.config
     obs = ObservationEnergy(models.ae.decoder, obs_kind, cfg.obs_sigma)
     sweeps = cfg.n_sweeps if n_sweeps is None else int(n_sweeps)
     def fn(z, bit_mask, x_obs, obs_mask, generator):
         terms = {"obs": (cfg.lambda_obs, obs.bind(x_obs, obs_mask)), "core": (cfg.lambda_core, models.local)}
         if rope is not None: terms["rope"] = (cfg.lambda_rope, rope)
+        if bit_mask.is_floating_point() and cfg.lambda_prior > 0:   # soft policy: a partly visible token keeps its code as evidence
+            terms["prior"] = (1.0, ObservedTokenPrior.from_soft_mask(z, bit_mask, cfg.lambda_prior))
         return block_gibbs(z, bit_mask, CombinedEnergy(terms), n_sweeps=sweeps, beta=cfg.beta, generator=generator)
     return Solver(name, fn, count_params(models.local, rope), "mcmc")
 

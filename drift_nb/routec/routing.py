@@ -17,14 +17,16 @@ import torch.nn.functional as F
 
 from ..checkpoint import batch_indices, fit
 from .energies import CombinedEnergy, score_token_values, token_values, with_token
+from .masks import make_pixel_mask, occlude, pixel_to_bit_mask, unknown_tokens
 from ..core import check_choice
 
 # %% auto #0
-__all__ = ['GRID', 'TEMP_SCHEDULES', 'CANDIDATE_MODES', 'OFFSET_SHAPES', 'CORRUPT_MODES', 'tokens', 'untokens', 'soft_xor',
-           'temperature_schedule', 'LearnedHammingGate', 'torus_offsets', 'fixed_offset_candidates',
+__all__ = ['GRID', 'TEMP_SCHEDULES', 'CANDIDATE_MODES', 'OFFSET_SHAPES', 'CORRUPT_MODES', 'ROPE_FORMS', 'tokens', 'untokens',
+           'soft_xor', 'temperature_schedule', 'LearnedHammingGate', 'torus_offsets', 'fixed_offset_candidates',
            'pairwise_weighted_hamming', 'topk_candidates', 'candidates_to_adjacency', 'candidate_recall',
-           'LSHCandidateGenerator', 'LearnedDRoPEEnergy', 'CombinedEnergyLearned', 'corrupt_tokens', 'gated_aggregate',
-           'train_learned_gate']
+           'LSHCandidateGenerator', 'weighted_softmin', 'LearnedDRoPEEnergy', 'CombinedEnergyLearned', 'corrupt_tokens',
+           'gated_aggregate', 'train_learned_gate', 'code_view', 'view_pair_gates', 'gate_consistency_loss',
+           'gate_agreement', 'occlusion_views', 'image_gate_agreement']
 
 # %% ../../nbs/routec/04_routing.ipynb #668611bd
 GRID = 7
@@ -32,6 +34,7 @@ TEMP_SCHEDULES = ("exp", "linear", "cosine")
 CANDIDATE_MODES = ("fixed", "topk", "lsh", "all")
 OFFSET_SHAPES = ("ring", "axial")
 CORRUPT_MODES = ("shuffle", "random", "flip")
+ROPE_FORMS = ("sum", "softmin")
 
 
 def tokens(z: torch.Tensor) -> torch.Tensor:
@@ -104,6 +107,11 @@ class LearnedHammingGate(nn.Module):
         "Gate value for a weighted distance `d`: soft sigmoid, or `1[g > 0.5]` when `hard`."
         g = torch.sigmoid((self.tau - d) / self.temperature)
         return (g > 0.5).to(g.dtype) if hard else g
+
+    def log_gate_from_distance(self, d: torch.Tensor, hard: bool = False) -> torch.Tensor:
+        "`log` of `gate_from_distance`: `logsigmoid` when soft (finite however far the pair), 0 / -inf for open / closed hard gates."
+        if hard: return torch.log(self.gate_from_distance(d, hard=True))
+        return F.logsigmoid((self.tau - d) / self.temperature)
 
     def forward(self, zi: torch.Tensor, zj: torch.Tensor, hard: bool = False) -> torch.Tensor:
         "Gate between token(s) `zi` and `zj` (bit axis last): soft in (0, 1), or hard in {0, 1}."
@@ -210,41 +218,76 @@ class LSHCandidateGenerator:
         p1 = math.comb(self.k - d, self.n_bits) / math.comb(self.k, self.n_bits)
         return 1 - (1 - p1) ** self.n_rounds
 
+# %% ../../nbs/routec/04_routing.ipynb #b9741677
+def _softmin_from_logsums(log_num: torch.Tensor, log_den: torch.Tensor, t: float, eps: float) -> torch.Tensor:
+    "S from L_num = log sum_i g_i e^{-d_i/t} and L_den = log G: -t (L_num - L_den) * G / (G + eps); 0 where G = 0."
+    s = -t * (log_num - log_den) * torch.sigmoid(log_den - math.log(eps))
+    return torch.where(torch.isneginf(log_den), torch.zeros_like(s), s)
+
+def weighted_softmin(d: torch.Tensor, log_g: torch.Tensor, t: float = 0.1, eps: float = 1e-6, dim: int = -1) -> torch.Tensor:
+    "Weighted softmin of `d` over `dim` with weights given as `log_g` (-inf = not a candidate): min as t -> 0, g-weighted mean as t -> inf, 0 if every g is 0."
+    if not t > 0: raise ValueError(f"t must be > 0, got {t}")
+    if not eps > 0: raise ValueError(f"eps must be > 0, got {eps}")
+    empty = torch.isneginf(log_g).all(dim, keepdim=True)
+    lg = log_g.masked_fill(empty, 0.0)              # keeps the logsumexps finite (and their gradients defined) on empty rows
+    s = _softmin_from_logsums(torch.logsumexp(lg - d / t, dim), torch.logsumexp(lg, dim), t, eps)
+    return s.masked_fill(empty.squeeze(dim), 0.0)
+
 # %% ../../nbs/routec/04_routing.ipynb #2404cf04
 class LearnedDRoPEEnergy(nn.Module):
-    "E_rope(z) = sum_j sum_{i in C(j)} g_ij * w.(z_i xor z_j) with a learned gate; returns (B,)."
+    "E_rope(z), `(B,)`, with a learned gate: `form='sum'`: sum_j sum_{i in C(j)} g_ij d_ij; `form='softmin'`: sum_j of the g-weighted softmin of d_ij over C(j)."
     def __init__(self, k: int = 8, gate: LearnedHammingGate | None = None, candidates: str = "fixed",
                  radii=(1, 2), shape: str = "ring", K: int = 8, lsh: LSHCandidateGenerator | None = None,
-                 hard: bool = False, **gate_kwargs):
+                 hard: bool = False, form: str = "sum", softmin_t: float = 0.1, eps: float = 1e-6, **gate_kwargs):
         super().__init__()
         check_choice("candidates", candidates, CANDIDATE_MODES)
+        check_choice("form", form, ROPE_FORMS)
+        if not softmin_t > 0: raise ValueError(f"softmin_t must be > 0, got {softmin_t}")
+        if not eps > 0: raise ValueError(f"eps must be > 0, got {eps}")
         if candidates == "lsh" and lsh is None: lsh = LSHCandidateGenerator(k=k)
         self.gate = gate if gate is not None else LearnedHammingGate(k, **gate_kwargs)
         self.mode, self.K, self.lsh, self.hard = candidates, int(K), lsh, bool(hard)
+        self.form, self.softmin_t, self.eps = form, float(softmin_t), float(eps)
         self.offsets = torus_offsets(radii, shape)
         self.register_buffer("cand_idx", fixed_offset_candidates(radii, shape), persistent=False)
 
-    def pair_terms(self, z: torch.Tensor, hard: bool | None = None):
-        "Gate values and weighted distances `(g, d)` of the scored pairs: `(B, N, C)` for fixed/topk, `(B, N, N)` masked otherwise."
-        hard = self.hard if hard is None else hard
+    def _distances(self, z: torch.Tensor):
+        "Weighted distances of the scored pairs, `(B, N, C)` (fixed/topk) or `(B, N, N)`, and the candidate mask (None: all are candidates)."
         t = tokens(z); B, N, k = t.shape
         if self.mode in ("fixed", "topk"):
             if self.mode == "fixed": ti = t[:, self.cand_idx]                              # (B, N, C, k)
             else: ti = t[torch.arange(B, device=z.device).view(B, 1, 1), topk_candidates(z, self.gate, self.K)]
-            d = self.gate.weighted_hamming(ti, t.unsqueeze(2))
-            return self.gate.gate_from_distance(d, hard), d
+            return self.gate.weighted_hamming(ti, t.unsqueeze(2)), None
         d = pairwise_weighted_hamming(z, self.gate)
         mask = self.lsh.candidates(z) if self.mode == "lsh" else ~torch.eye(N, dtype=torch.bool, device=z.device)
-        g = self.gate.gate_from_distance(d, hard) * mask
-        return g, d * mask
+        return d, mask
+
+    def pair_terms(self, z: torch.Tensor, hard: bool | None = None):
+        "Gate values and weighted distances `(g, d)` of the scored pairs: `(B, N, C)` for fixed/topk, `(B, N, N)` masked otherwise."
+        hard = self.hard if hard is None else hard
+        d, mask = self._distances(z)
+        g = self.gate.gate_from_distance(d, hard)
+        return (g, d) if mask is None else (g * mask, d * mask)
+
+    def query_terms(self, z: torch.Tensor, hard: bool | None = None) -> torch.Tensor:
+        "Each query's share of the energy, `(B, N)`: sum_i g_ij d_ij (`sum`) or the weighted softmin S_j (`softmin`)."
+        hard = self.hard if hard is None else hard
+        if self.form == "sum":
+            g, d = self.pair_terms(z, hard)
+            return (g * d).sum(-1)
+        d, mask = self._distances(z)
+        lg = self.gate.log_gate_from_distance(d, hard)
+        if mask is not None: lg = lg.masked_fill(~mask, float("-inf"))
+        return weighted_softmin(d, lg, self.softmin_t, self.eps)
 
     def forward(self, z: torch.Tensor, hard: bool | None = None) -> torch.Tensor:
         "Energy per sample `(B,)`."
+        if self.form == "softmin": return self.query_terms(z, hard).sum(1)
         g, d = self.pair_terms(z, hard)
         return (g * d).flatten(1).sum(1)
 
     def score_token(self, z: torch.Tensor, i: int, j: int, rows: torch.Tensor | None = None) -> torch.Tensor:
-        "Energies `(R, 2^k)` of all values of token (i, j) up to a per-row constant (fast path for fixed offsets)."
+        "Energies `(R, 2^k)` of all values of token (i, j) up to a per-row constant (exact fast path for fixed offsets, both forms)."
         zr = z if rows is None else z[rows]
         vals = token_values(zr.shape[1], zr.device, zr.dtype)
         if self.mode != "fixed":
@@ -252,7 +295,20 @@ class LearnedDRoPEEnergy(nn.Module):
         H, W = zr.shape[-2:]
         nb = torch.stack([zr[:, :, (i + di) % H, (j + dj) % W] for di, dj in self.offsets], 1)    # (R, C, k)
         d = self.gate.weighted_hamming(vals[None, :, None, :], nb[:, None])                      # (R, V, C)
-        return 2 * (self.gate.gate_from_distance(d, self.hard) * d).sum(-1)
+        if self.form == "sum":
+            return 2 * (self.gate.gate_from_distance(d, self.hard) * d).sum(-1)
+        t, gate, hard = self.softmin_t, self.gate, self.hard
+        lv = gate.log_gate_from_distance(d, hard)
+        own = weighted_softmin(d, lv, t, self.eps)                                                 # S_p, (R, V)
+        # q_c = p + o_c has candidates q_c + o_c'; the slot o_c' = -o_c is p itself and varies with the value
+        C = len(self.offsets); di = torch.tensor([o[0] for o in self.offsets]); dj = torch.tensor([o[1] for o in self.offsets])
+        pos = (((i + di[:, None] + di[None]) % H) * W + (j + dj[:, None] + dj[None]) % W).to(zr.device)   # (C, C)
+        nbq = zr.flatten(2)[:, :, pos].permute(0, 2, 3, 1)                                         # (R, C, C, k)
+        dq = gate.weighted_hamming(nbq, nb[:, :, None])                                            # (R, C, C)
+        lq = gate.log_gate_from_distance(dq, hard).masked_fill(pos == i * W + j, float("-inf"))    # drop the slot of p
+        num = torch.logaddexp(torch.logsumexp(lq - dq / t, -1)[:, None], lv - d / t)               # (R, V, C)
+        den = torch.logaddexp(torch.logsumexp(lq, -1)[:, None], lv)
+        return own + _softmin_from_logsums(num, den, t, self.eps).sum(-1)
 
     def gate_map(self, z: torch.Tensor, hard: bool | None = None) -> torch.Tensor:
         "Mean gate over each query's candidates, `(B, 7, 7)` (diagnostic)."
@@ -340,14 +396,17 @@ def train_learned_gate(z_train: torch.Tensor, *, steps: int, margin: float = 1.0
                        lambda_task: float = 0.0, classifier: nn.Module | None = None, y: torch.Tensor | None = None,
                        corrupt_fn: Callable | None = None, energy: nn.Module | None = None, batch_size: int = 64,
                        lr: float = 5e-2, seed: int = 0, anneal: bool = True, task_on: str = "corrupt",
-                       progress: bool = False, **fit_kwargs):
-    "Train the gate of `energy` (default: a fresh `LearnedDRoPEEnergy`) with the contrastive margin loss (+ L1, + task CE); -> (energy, history DataFrame)."
+                       progress: bool = False, consistency_weight: float = 0.0, view_fn: Callable | None = None,
+                       **fit_kwargs):
+    "Train the gate of `energy` (default: a fresh `LearnedDRoPEEnergy`) with the contrastive margin loss (+ L1, + task CE, + view consistency); -> (energy, history DataFrame)."
     check_choice("task_on", task_on, ("corrupt", "clean"))
+    if consistency_weight < 0: raise ValueError(f"consistency_weight must be >= 0, got {consistency_weight}")
     if lambda_task > 0 and (classifier is None or y is None):
         raise ValueError("lambda_task > 0 needs a classifier and labels y")
     energy = energy if energy is not None else LearnedDRoPEEnergy(k=z_train.shape[1]).to(z_train.device)
     rope = _rope_of(energy); gate = rope.gate
     corrupt_fn = corrupt_fn or (lambda z, g: corrupt_tokens(z, 0.25, "random", g)[0])
+    view_fn = view_fn or (lambda z, g: code_view(z, 0.25, 0.05, g))
     if classifier is not None:
         classifier.eval()
         for p in classifier.parameters(): p.requires_grad_(False)
@@ -372,13 +431,78 @@ def train_learned_gate(z_train: torch.Tensor, *, steps: int, margin: float = 1.0
             zg = gated_aggregate(zc if task_on == "corrupt" else zb, gate, rope.cand_idx)
             task = F.cross_entropy(classifier(zg), y[idx.to(y.device)].to(zg.device))
             loss = loss + lambda_task * task; logs["task"] = task.detach()
+        if consistency_weight > 0:                  # own generator stream: the batches and negatives stay those of the plain run
+            gv = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(step) + 2 ** 32)
+            (z1, v1), (z2, v2) = view_fn(zb, gv), view_fn(zb, gv)
+            cons = gate_consistency_loss(gate, z1, z2, v1, v2, rope.cand_idx)
+            loss = loss + consistency_weight * cons; logs["consistency"] = cons.detach()
         return loss, logs
 
     opt = torch.optim.Adam(gate.parameters(), lr=lr)
     config = {"routec": "learned_gate", "steps": steps, "margin": margin, "delta_l1": delta_l1, "lambda_task": lambda_task,
               "batch_size": batch_size, "lr": lr, "seed": seed, "anneal": anneal, "task_on": task_on, "n": n}
+    if consistency_weight > 0: config["consistency_weight"] = consistency_weight   # absent at 0: older runs' config hash is unchanged
     try:
         hist = fit(energy, opt, loss_fn, steps, config=config, desc="learned gate", progress=progress, **fit_kwargs)
     finally:
         for p in frozen: p.requires_grad_(True)
     return energy, pd.DataFrame(hist)
+
+# %% ../../nbs/routec/04_routing.ipynb #112e914c
+def code_view(z: torch.Tensor, hide_frac: float = 0.25, flip_p=0.05, generator: torch.Generator | None = None):
+    "One occlusion view of codes `(B,k,H,W)`: a random `hide_frac` of tokens hidden (random tokens), visible bits flipped with prob. `flip_p` (scalar or `(k,)`); -> (z_view, visible (B,H,W))."
+    p = torch.as_tensor(flip_p, dtype=torch.float32).detach().cpu()
+    if p.dim() > 1 or (p.dim() == 1 and p.shape != (z.shape[1],)) or (p < 0).any() or (p > 1).any():
+        raise ValueError(f"flip_p must be a probability or a ({z.shape[1]},) vector of them, got {flip_p!r}")
+    zc, hidden = corrupt_tokens(z, hide_frac, "random", generator)
+    flips = (torch.rand(z.shape, generator=generator) < p.view(-1, 1, 1)).to(z.device) & ~hidden.unsqueeze(1)
+    return soft_xor(zc, flips.to(z.dtype)), ~hidden
+
+def _gate_and_candidates(gate_or_energy, cand_idx):
+    if isinstance(gate_or_energy, LearnedHammingGate):
+        return gate_or_energy, cand_idx if cand_idx is not None else fixed_offset_candidates((1, 2))
+    rope = _rope_of(gate_or_energy)
+    return rope.gate, cand_idx if cand_idx is not None else rope.cand_idx
+
+def view_pair_gates(gate_or_energy, z1: torch.Tensor, z2: torch.Tensor, visible1: torch.Tensor, visible2: torch.Tensor,
+                    cand_idx: torch.Tensor | None = None, hard: bool = False):
+    "Gates `(B, N, C)` of two views on the candidate pairs (j, cand_idx[j, c]) and the mask of pairs with both ends visible in both views."
+    if z1.shape != z2.shape: raise ValueError(f"views must have the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
+    B, _, H, W = z1.shape
+    for v in (visible1, visible2):
+        if v.shape != (B, H, W) or v.dtype != torch.bool: raise ValueError(f"visible masks must be bool ({B}, {H}, {W}), got {v.dtype} {tuple(v.shape)}")
+    gate, cand = _gate_and_candidates(gate_or_energy, cand_idx)
+    cand = cand.to(z1.device)
+    t1, t2 = tokens(z1), tokens(z2)
+    g1, g2 = gate(t1[:, cand], t1.unsqueeze(2), hard=hard), gate(t2[:, cand], t2.unsqueeze(2), hard=hard)
+    shared = (visible1 & visible2).flatten(1).to(z1.device)                  # (B, N)
+    return g1, g2, shared.unsqueeze(2) & shared[:, cand]
+
+def gate_consistency_loss(gate_or_energy, z1, z2, visible1, visible2, cand_idx=None) -> torch.Tensor:
+    "Mean squared difference of the soft gates of two views over the pairs visible in both (0 if there are none)."
+    g1, g2, m = view_pair_gates(gate_or_energy, z1, z2, visible1, visible2, cand_idx)
+    m = m.to(g1.dtype)
+    return ((g1 - g2) ** 2 * m).sum() / m.sum().clamp(min=1)
+
+def gate_agreement(gate_or_energy, z1, z2, visible1, visible2, cand_idx=None) -> dict:
+    "Gate agreement of two views on shared visible pairs: n_pairs, hard_agreement (equal hard gates), soft_abs_diff (mean |g1-g2|), open_frac (open hard gates)."
+    with torch.no_grad():
+        g1, g2, m = view_pair_gates(gate_or_energy, z1, z2, visible1, visible2, cand_idx)
+        h1, h2, _ = view_pair_gates(gate_or_energy, z1, z2, visible1, visible2, cand_idx, hard=True)
+    n = int(m.sum())
+    if n == 0: return {"n_pairs": 0, "hard_agreement": float("nan"), "soft_abs_diff": float("nan"), "open_frac": float("nan")}
+    return {"n_pairs": n, "hard_agreement": float((h1 == h2)[m].float().mean()), "soft_abs_diff": float((g1 - g2).abs()[m].mean()),
+            "open_frac": float(((h1 + h2) / 2)[m].mean())}
+
+def occlusion_views(autoencoder, x: torch.Tensor, mask_type="random", generator: torch.Generator | None = None, policy: str = "any"):
+    "Two pixel-occlusion views of images `(n,1,28,28)`: independent masks (`mask_type` or a pair of types), occluded and encoded; -> (z1, z2, visible1, visible2)."
+    types = (mask_type, mask_type) if isinstance(mask_type, str) else tuple(mask_type)
+    if len(types) != 2: raise ValueError(f"mask_type must be a mask type or a pair of them, got {mask_type!r}")
+    pms = [make_pixel_mask(mt, x.shape[0], generator, device=x.device) for mt in types]
+    with torch.no_grad(): z1, z2 = (autoencoder.encode(occlude(x, pm)) for pm in pms)
+    return z1, z2, ~unknown_tokens(pixel_to_bit_mask(pms[0], policy)), ~unknown_tokens(pixel_to_bit_mask(pms[1], policy))
+
+def image_gate_agreement(gate_or_energy, autoencoder, x: torch.Tensor, mask_type="random", generator: torch.Generator | None = None,
+                         policy: str = "any", cand_idx=None) -> dict:
+    "`gate_agreement` of the codes of two pixel-occlusion views of real images (see `occlusion_views`)."
+    return gate_agreement(gate_or_energy, *occlusion_views(autoencoder, x, mask_type, generator, policy), cand_idx)
