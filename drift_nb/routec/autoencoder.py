@@ -15,12 +15,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..checkpoint import batch_indices, fit
-from ..core import seed_everything
+from ..core import check_choice, seed_everything
 from ..core import rand_on
 
 # %% auto #0
-__all__ = ['STE_KINDS', 'gumbel_sigmoid', 'BinaryEncoder', 'BinaryDecoder', 'BinaryAutoencoder', 'LogOddsClassifier',
-           'train_autoencoder', 'train_classifier', 'bit_usage', 'reconstruction_metrics']
+__all__ = ['STE_KINDS', 'TOKEN_VALUE_IMPLS', 'gumbel_sigmoid', 'BinaryEncoder', 'BinaryDecoder', 'BinaryAutoencoder',
+           'LogOddsClassifier', 'train_autoencoder', 'train_classifier', 'bit_usage', 'reconstruction_metrics']
 
 # %% ../../nbs/routec/01_autoencoder.ipynb #a95c712b
 STE_KINDS = ("standard", "saturated")
@@ -71,8 +71,12 @@ class BinaryDecoder(nn.Module):
         "Pixel rows and columns (slices) that token (i, j) can influence."
         return slice(max(0, 4 * i - 7), min(28, 4 * i + 11)), slice(max(0, 4 * j - 7), min(28, 4 * j + 11))
 
+    token_values_impl = "gemm"   # or "conv": the earlier implementation, kept as the timed baseline and a cross-check
+
     def logits_token_values(self, z: torch.Tensor, i: int, j: int, values: torch.Tensor):
         "Pixel logits (R, V, 1, h, w) inside token (i, j)'s receptive field for z with that token set to each of values (V, k)."
+        check_choice("token_values_impl", self.token_values_impl, TOKEN_VALUE_IMPLS)
+        if self.token_values_impl == "gemm": return _token_values_gemm(self, z, i, j, values)
         R, k, H, W = z.shape
         V = values.shape[0]
         c1 = self.conv(z); c2 = self.up1(F.relu(c1)); c3 = self.up2(F.relu(c2))          # the unchanged base pass
@@ -113,6 +117,70 @@ class BinaryAutoencoder(nn.Module):
         lg = self.encoder(x)
         z = gumbel_sigmoid(lg, self.tau, True, self.ste, generator=generator, noise=self.training)
         return self.decoder(z), z, lg
+
+# %% ../../nbs/routec/01_autoencoder.ipynb #cbd42494
+TOKEN_VALUE_IMPLS = ("gemm", "conv")
+
+def _window(t: torch.Tensor, lo_r: int, lo_c: int, nr: int, nc: int, fill: float) -> torch.Tensor:
+    "t (R, C, H, W) -> (R, nr, nc, C): the window with top-left (lo_r, lo_c); positions off the grid hold `fill`."
+    H, W = t.shape[-2:]
+    pr0, pr1, pc0, pc1 = max(0, -lo_r), max(0, lo_r + nr - H), max(0, -lo_c), max(0, lo_c + nc - W)
+    t = F.pad(t, (pc0, pc1, pr0, pr1), value=fill)
+    return t[:, :, lo_r + pr0:lo_r + pr0 + nr, lo_c + pc0:lo_c + pc0 + nc].permute(0, 2, 3, 1)
+
+def _phase(t: torch.Tensor) -> torch.Tensor:
+    "(R, 2A, 2B, C) -> phase layout (R, A, B, 2, 2, C): row 2a + r_y, column 2b + r_x."
+    R, nr, nc, C = t.shape
+    return t.view(R, nr // 2, 2, nc // 2, 2, C).permute(0, 1, 3, 2, 4, 5)
+
+def _unphase(t: torch.Tensor) -> torch.Tensor:
+    "Phase layout (N, A, B, 2, 2, C) -> (N, 2A, 2B, C)."
+    N, A, B, _, _, C = t.shape
+    return t.permute(0, 1, 3, 2, 4, 5).reshape(N, 2 * A, 2 * B, C)
+
+def _scatter_kernel(weight: torch.Tensor) -> torch.Tensor:
+    "ConvTranspose2d weight (C_in, C_out, 4, 4) -> (C_in, 16 C_out), columns ordered (q_y, q_x, r_y, r_x, c_out), k = 2q + r."
+    Cin, Cout = weight.shape[:2]
+    return weight.view(Cin, Cout, 2, 2, 2, 2).permute(0, 2, 4, 3, 5, 1).reshape(Cin, 16 * Cout)
+
+def _up_phase(x: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+    "Uncropped stride-2 kernel-4 transposed conv, channels last: x (N, A, B, C_in) -> phase layout (N, A+1, B+1, 2, 2, C_out)."
+    N, A, B, Cin = x.shape
+    cols = (x.reshape(-1, Cin) @ K).view(N, A, B, 2, 2, 2, 2, -1)
+    out = cols.new_zeros(N, A + 1, B + 1, 2, 2, cols.shape[-1])
+    for qy in range(2):
+        for qx in range(2):
+            out[:, qy:qy + A, qx:qx + B] += cols[:, :, :, qy, qx]
+    return out
+
+def _to_pixels(u: torch.Tensor, w3: torch.Tensor) -> torch.Tensor:
+    "Last transposed conv (one channel) of hidden units in phase layout (N, A, B, 2, 2, C) -> uncropped pixels (N, 4A+2, 4B+2)."
+    N, A, B = u.shape[:3]
+    cols = (_unphase(u).reshape(-1, u.shape[-1]) @ w3).view(N, 4 * A * B, 16).transpose(1, 2)
+    return F.fold(cols, (4 * A + 2, 4 * B + 2), 4, stride=2).view(N, 4 * A + 2, 4 * B + 2)
+
+def _token_values_gemm(dec, z: torch.Tensor, i: int, j: int, values: torch.Tensor):
+    "`BinaryDecoder.logits_token_values` by matrix products (see the prose); same contract, same numbers up to rounding."
+    R, k, H, W = z.shape
+    V, hid = values.shape[0], dec.conv.out_channels
+    a0, a1, b0, b1 = max(i - 1, 0), min(i + 1, H - 1), max(j - 1, 0), min(j + 1, W - 1)
+    A, B = a1 - a0 + 1, b1 - b0 + 1
+    c1 = dec.conv(z); h1 = F.relu(c1); c2 = dec.up1(h1); h2 = F.relu(c2); c3 = dec.up2(h2)     # the unchanged base pass
+    K2, w3 = _scatter_kernel(dec.up1.weight), dec.up2.weight.reshape(hid, 16)
+    r_lo, q_lo, nr, nq = 2 * a0 - 1, 2 * b0 - 1, 2 * A + 2, 2 * B + 2         # hidden window (uncropped coordinates)
+    s_lo, t_lo = 2 * r_lo - 1, 2 * q_lo - 1                                     # pixel window
+    blk = h1[:, :, a0:a1 + 1, b0:b1 + 1].permute(0, 2, 3, 1)
+    e2 = _phase(_window(c2, r_lo, q_lo, nr, nq, -1e30)) - _up_phase(blk, K2)                  # c2 without the block
+    e3 = _window(c3, s_lo, t_lo, 2 * nr + 2, 2 * nq + 2, 0.0)[..., 0] - _to_pixels(_phase(_window(h2, r_lo, q_lo, nr, nq, 0.0)), w3)
+    ker = dec.conv.weight[:, :, (i - a1 + 1):(i - a0 + 2)][:, :, :, (j - b1 + 1):(j - b0 + 2)].flip(2, 3)   # (hid, k, A, B)
+    dz = values.to(z.dtype)[None] - z[:, :, i, j][:, None]                                    # (R, V, k)
+    g1 = (dz.reshape(-1, k) @ ker.permute(1, 2, 3, 0).reshape(k, -1)).view(R, V, A, B, hid)
+    g1 = g1.add_(c1[:, :, a0:a1 + 1, b0:b1 + 1].permute(0, 2, 3, 1)[:, None]).relu_()
+    u2 = _up_phase(g1.view(R * V, A, B, hid), K2).view(R, V, A + 1, B + 1, 2, 2, hid).add_(e2[:, None]).relu_()
+    out = _to_pixels(u2.view(R * V, A + 1, B + 1, 2, 2, hid), w3).view(R, V, 2 * nr + 2, 2 * nq + 2).add_(e3[:, None])
+    r0, r1, q0, q1 = max(r_lo, 0), min(2 * a1 + 2, 2 * H - 1), max(q_lo, 0), min(2 * b1 + 2, 2 * W - 1)
+    s0, s1, t0, t1 = max(2 * r0 - 1, 0), min(2 * r1 + 2, 4 * H - 1), max(2 * q0 - 1, 0), min(2 * q1 + 2, 4 * W - 1)
+    return out[:, :, None, s0 - s_lo:s1 - s_lo + 1, t0 - t_lo:t1 - t_lo + 1], (slice(s0, s1 + 1), slice(t0, t1 + 1))
 
 # %% ../../nbs/routec/01_autoencoder.ipynb #a1193c59
 class LogOddsClassifier(nn.Module):

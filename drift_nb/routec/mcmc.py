@@ -8,8 +8,10 @@ Docs: https://drift-nb.github.io/drift_nb/routec/mcmc.html.md"""
 from __future__ import annotations
 
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Callable
 
+import pandas as pd
 import torch
 from tqdm.auto import tqdm
 
@@ -17,7 +19,7 @@ from .energies import score_token_values, token_values
 from ..core import rand_on
 
 # %% auto #0
-__all__ = ['token_conditional', 'sweeps_to_fraction', 'randomize_masked', 'block_gibbs', 'metropolis_bitflip']
+__all__ = ['token_conditional', 'sweeps_to_fraction', 'randomize_masked', 'block_gibbs', 'metropolis_bitflip', 'gibbs_cost_table']
 
 # %% ../../nbs/routec/03_mcmc.ipynb #9539e5b6
 def token_conditional(energy_fn: Callable, z: torch.Tensor, i: int, j: int, beta: float = 1.0,
@@ -54,31 +56,49 @@ def randomize_masked(z: torch.Tensor, bit_mask: torch.Tensor, generator: torch.G
     return torch.where(bit_mask[:, None].to(z.device), coins, z)
 
 # %% ../../nbs/routec/03_mcmc.ipynb #34f25511
+def _gibbs_sweeps(z, positions, rows_at, vals, score, n_sweeps, beta, generator, energy_fn, progress, flips, updates, pool, rows_per_call):
+    curve = [energy_fn(z).detach().float().cpu()]
+    for _ in tqdm(range(n_sweeps), desc="gibbs", disable=not progress, leave=False):
+        for (i, j) in positions:
+            rows = rows_at[(i, j)]
+            chunks = torch.split(rows, rows_per_call)
+            # chunks of samples are scored independently (in parallel when threads > 1); the draw below is one generator
+            # call for all of them, so the chain does not depend on rows_per_call or threads
+            parts = pool.map(lambda r: score(r, i, j), chunks) if pool is not None and len(chunks) > 1 else [score(r, i, j) for r in chunks]
+            v = _gumbel_argmax(-beta * torch.cat(list(parts)), generator)
+            new = vals[v]
+            flips[i, j] += float((new != z[rows, :, i, j]).any(1).sum()); updates[i, j] += rows.numel()
+            z[rows, :, i, j] = new
+        curve.append(energy_fn(z).detach().float().cpu())
+    return curve
+
 def block_gibbs(z_init: torch.Tensor, bit_mask: torch.Tensor, energy_fn: Callable, n_sweeps: int = 30, beta: float = 1.0,
-                generator: torch.Generator | None = None, progress: bool = False, rows_per_call: int | None = None):
+                generator: torch.Generator | None = None, progress: bool = False, rows_per_call: int | None = None,
+                threads: int = 1):
     "Block Gibbs: resample each unknown k-bit token from its exact conditional over all 2^k values, raster order; return (z, info)."
     _check_inputs(z_init, bit_mask, n_sweeps, beta)
-    bit_mask = bit_mask.to(z_init.device).bool()
+    bit_mask = bit_mask.to(z_init.device).bool()     # a soft mask's unknown set: weight > 0
     z = z_init.detach().clone()
     B, k, H, W = z.shape
     vals = token_values(k, z.device, z.dtype)
     positions = [(i, j) for i in range(H) for j in range(W) if bool(bit_mask[:, i, j].any())]
     rows_at = {p: torch.nonzero(bit_mask[:, p[0], p[1]]).flatten() for p in positions}
-    if rows_per_call is None: rows_per_call = 1 if z.device.type == "cpu" else B
+    if rows_per_call is None: rows_per_call = 4 if z.device.type == "cpu" else B
     if rows_per_call < 1: raise ValueError(f"rows_per_call must be >= 1, got {rows_per_call}")
+    if threads < 1: raise ValueError(f"threads must be >= 1, got {threads}")
+    def score(r, i, j):                               # no_grad is per thread: a worker thread enters it itself
+        with torch.no_grad(): return score_token_values(energy_fn, z, i, j, r)
     flips = torch.zeros(H, W, dtype=torch.float64); updates = torch.zeros(H, W, dtype=torch.float64)
+    pool = ThreadPoolExecutor(threads) if threads > 1 and z.device.type == "cpu" else None
+    torch_threads = torch.get_num_threads()
     t0 = time.perf_counter()
-    with torch.no_grad():
-        curve = [energy_fn(z).detach().float().cpu()]
-        for _ in tqdm(range(n_sweeps), desc="gibbs", disable=not progress, leave=False):
-            for (i, j) in positions:
-                rows = rows_at[(i, j)]
-                scores = torch.cat([score_token_values(energy_fn, z, i, j, r) for r in torch.split(rows, rows_per_call)])
-                v = _gumbel_argmax(-beta * scores, generator)
-                new = vals[v]
-                flips[i, j] += float((new != z[rows, :, i, j]).any(1).sum()); updates[i, j] += rows.numel()
-                z[rows, :, i, j] = new
-            curve.append(energy_fn(z).detach().float().cpu())
+    try:
+        if pool is not None: torch.set_num_threads(1)  # one intra-op thread per worker, or the cores are oversubscribed
+        with torch.no_grad():
+            curve = _gibbs_sweeps(z, positions, rows_at, vals, score, n_sweeps, beta, generator, energy_fn, progress,
+                                  flips, updates, pool, rows_per_call)
+    finally:
+        if pool is not None: pool.shutdown(); torch.set_num_threads(torch_threads)
     curve = torch.stack(curve)
     info = {"energy_curve": curve, "sweeps_95": sweeps_to_fraction(curve), "acceptance_rate": None,
             "flip_rate": (flips / updates.clamp(min=1)).float(), "n_updates": updates.long(), "order": "raster",
@@ -118,3 +138,33 @@ def metropolis_bitflip(z_init: torch.Tensor, bit_mask: torch.Tensor, energy_fn: 
             "flip_rate": (flips / props.clamp(min=1)).float(), "n_updates": props.long(), "order": "raster, bits 0..k-1",
             "seconds": time.perf_counter() - t0}
     return z, info
+
+# %% ../../nbs/routec/03_mcmc.ipynb #6d769e3d
+def gibbs_cost_table(z_init: torch.Tensor, bit_mask: torch.Tensor, energy_fn: Callable, variants: dict, *, n_sweeps: int = 2,
+                     beta: float = 1.0, seed: int = 0, decoder=None, repeats: int = 1) -> pd.DataFrame:
+    "Block Gibbs under each of `variants` {name: {rows_per_call, threads, decoder_impl}} on the same inputs and draws: ms per digit and sweep (best of `repeats`), speed-up over the first, equality with the first's chain."
+    if not variants: raise ValueError("variants is empty")
+    if repeats < 1: raise ValueError(f"repeats must be >= 1, got {repeats}")
+    rows, ref = [], None
+    for name, spec in variants.items():
+        spec = dict(spec)
+        impl = spec.pop("decoder_impl", None)
+        bad = set(spec) - {"rows_per_call", "threads"}
+        if bad: raise ValueError(f"variant {name!r}: unknown settings {sorted(bad)}; valid: rows_per_call, threads, decoder_impl")
+        if impl is not None and decoder is None: raise ValueError(f"variant {name!r} sets decoder_impl={impl!r}: pass decoder=")
+        old = getattr(decoder, "token_values_impl", None)
+        try:
+            if impl is not None: decoder.token_values_impl = impl
+            best, z = float("inf"), None
+            for _ in range(repeats):
+                g = torch.Generator(device=z_init.device).manual_seed(int(seed))
+                z, info = block_gibbs(z_init, bit_mask, energy_fn, n_sweeps, beta, generator=g, **spec)
+                best = min(best, info["seconds"])
+        finally:
+            if impl is not None: decoder.token_values_impl = old
+        if ref is None: ref = (z, best)
+        rows.append({"variant": name, "decoder_impl": impl if impl is not None else old, "rows_per_call": spec.get("rows_per_call"),
+                     "threads": spec.get("threads", 1), "torch_threads": torch.get_num_threads(), "n_digits": len(z_init),
+                     "n_sweeps": n_sweeps, "seconds": best, "ms_per_digit_sweep": 1e3 * best / len(z_init) / max(n_sweeps, 1),
+                     "speedup_vs_first": ref[1] / best, "tokens_equal_first": float((z == ref[0]).all(1).float().mean())})
+    return pd.DataFrame(rows)

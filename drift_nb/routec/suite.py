@@ -7,6 +7,7 @@ Docs: https://drift-nb.github.io/drift_nb/routec/suite.html.md"""
 # %% ../../nbs/routec/12_suite.ipynb #78d2db64
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 
@@ -23,13 +24,14 @@ from .benchmark import Solver, config_seed, corrupt, count_params, evaluate
 from .evidence import evidence_solver, train_evidence_net
 from .histogram import histogram_features, train_histogram_classifier, train_histogram_inpainter
 from .inpaint import InpaintNet, InpaintTrainer, amortized_inpaint
-from .masks import MASK_TYPES, NOISE_TYPES, run_golden_mask_tests
+from .masks import BITMASK_POLICIES, MASK_TYPES, NOISE_TYPES, run_golden_mask_tests
 from .pipeline import RouteCModels, key_test_solvers
-from .pipeline import net_solver
+from .pipeline import mcmc_solver, net_solver
 
 # %% auto #0
 __all__ = ['SUITE_V2_MODES', 'STRIPES_AWARE_MASKS', 'ROUTE_B', 'ExtraNets', 'train_extra_nets', 'train_b2', 'suite_solvers',
-           'flip_rate_map', 'run_suite', 'throughput', 'speed_table', 'ood_matrix', 'gate_maps', 'suite_goals']
+           'policy_solvers', 'flip_rate_map', 'run_suite', 'throughput', 'speed_table', 'ood_matrix', 'gate_maps',
+           'suite_goals']
 
 # %% ../../nbs/routec/12_suite.ipynb #c487ccea
 SUITE_V2_MODES = ("soft", "hard")
@@ -43,23 +45,27 @@ class ExtraNets:
     timings: pd.DataFrame | None = None
     config: dict = field(default_factory=dict)
 
-def _train_one(net, z, *, steps, batch_size, mask_types, seed, lr, progress, v2: bool):
+def _train_one(net, z, *, steps, batch_size, mask_types, seed, lr, progress, v2: bool, policy: str = "any"):
     if v2:
         _, hist = train_inpaint_v2(net, z, steps=steps, batch_size=batch_size, mask_types=mask_types, seed=seed, lr=lr,
                                    progress=progress)
     else:
-        hist = InpaintTrainer(net, mask_types=mask_types, seed=seed, lr=lr).train(z, steps=steps, batch_size=batch_size,
-                                                                                  progress=progress)
+        hist = InpaintTrainer(net, mask_types=mask_types, seed=seed, lr=lr, bitmask_policy=policy).train(
+            z, steps=steps, batch_size=batch_size, progress=progress)
     return net.eval().requires_grad_(False), hist
 
 @cached("routec.extra_nets")
 def train_extra_nets(models: RouteCModels, x_train: torch.Tensor, *, steps: int, batch_size: int | None = None,
                      hidden: int | None = None, ood_masks=MASK_TYPES, stripes_aware_masks=STRIPES_AWARE_MASKS,
                      v2: bool = True, v2_masks=None, stripes_zeros: bool = True, evidence: bool = True,
-                     lr: float = 2e-3, seed: int | None = None, progress: bool = False) -> ExtraNets:
-    "Train `ood_<mask>` InpaintNets (one per mask type), `stripes_aware`(`_zeros`), `v2` (InpaintNetV2), all L_mask only, and `evidence` (an EvidenceNet)."
+                     policies=(), lr: float = 2e-3, seed: int | None = None, progress: bool = False) -> ExtraNets:
+    "Train `ood_<mask>` InpaintNets (one per mask type), `stripes_aware`(`_zeros`), `v2` (InpaintNetV2), all L_mask only, `evidence` (an EvidenceNet), and `stripes_aware_<p>` / `evidence_<p>` for each latent-mask policy p in `policies` besides `any`."
     if steps is None or int(steps) < 1: raise ValueError(f"steps must be a positive int, got {steps}")
     for m in ood_masks: check_choice("mask type", m, MASK_TYPES)
+    policies = tuple(policies)
+    for pol in policies:
+        check_choice("bitmask policy", pol, BITMASK_POLICIES)
+        if pol == "any": raise ValueError("policies lists the policies besides 'any' (whose nets are trained anyway), got 'any'")
     cfg = models.config
     hidden = cfg.inpaint_hidden if hidden is None else hidden
     batch_size = cfg.batch_size if batch_size is None else batch_size
@@ -67,30 +73,33 @@ def train_extra_nets(models: RouteCModels, x_train: torch.Tensor, *, steps: int,
     v2_masks = tuple(cfg.inpaint_masks if v2_masks is None else v2_masks)
     dev = next(models.ae.parameters()).device
     with torch.no_grad(): z = models.ae.encode(x_train.to(dev))
-    jobs = [(f"ood_{m}", False, (m,), "circular") for m in ood_masks]
-    if stripes_aware_masks: jobs.append(("stripes_aware", False, tuple(stripes_aware_masks), "circular"))
-    if stripes_aware_masks and stripes_zeros: jobs.append(("stripes_aware_zeros", False, tuple(stripes_aware_masks), "zeros"))
-    if v2: jobs.append(("v2", True, v2_masks, "circular"))
+    jobs = [(f"ood_{m}", False, (m,), "circular", "any") for m in ood_masks]
+    if stripes_aware_masks: jobs.append(("stripes_aware", False, tuple(stripes_aware_masks), "circular", "any"))
+    if stripes_aware_masks and stripes_zeros: jobs.append(("stripes_aware_zeros", False, tuple(stripes_aware_masks), "zeros", "any"))
+    if v2: jobs.append(("v2", True, v2_masks, "circular", "any"))
+    for pol in policies:                      # the same net as stripes_aware, trained with the policy it is evaluated with
+        if stripes_aware_masks: jobs.append((f"stripes_aware_{pol}", False, tuple(stripes_aware_masks), "circular", pol))
     nets, hists, rows = {}, {}, []
-    for name, is_v2, masks, padding in jobs:
+    for name, is_v2, masks, padding, pol in jobs:
         seed_everything(seed)
         net = (InpaintNetV2(cfg.k, hidden) if is_v2 else InpaintNet(cfg.k, hidden, padding=padding)).to(dev)
         t0 = time.perf_counter()
         nets[name], hists[name] = _train_one(net, z, steps=int(steps), batch_size=batch_size, mask_types=masks, seed=seed,
-                                             lr=lr, progress=progress, v2=is_v2)
-        rows.append({"model": name, "net": type(net).__name__, "mask_types": "+".join(masks), "padding": padding,
+                                             lr=lr, progress=progress, v2=is_v2, policy=pol)
+        rows.append({"model": name, "net": type(net).__name__, "mask_types": "+".join(masks), "padding": padding, "policy": pol,
                      "steps": int(steps), "params": count_params(net), "train_seconds": time.perf_counter() - t0})
     # EvidenceNets train on corrupted images (every mask family), not on blanked clean codes: `evidence` sees every
     # noise family, `evidence_clean` none, which separates reading the hidden codes from training on noise
-    for name, noises in ((("evidence", NOISE_TYPES), ("evidence_clean", ("clean",))) if evidence else ()):
+    ev_jobs = [("evidence", NOISE_TYPES, "any"), ("evidence_clean", ("clean",), "any")] + [(f"evidence_{p}", NOISE_TYPES, p) for p in policies]
+    for name, noises, pol in (ev_jobs if evidence else ()):
         t0 = time.perf_counter()
         nets[name], hists[name] = train_evidence_net(models.ae, x_train, steps=int(steps), batch_size=batch_size, noises=noises,
-                                                     hidden=hidden, lr=lr, seed=seed, progress=progress)
+                                                     hidden=hidden, lr=lr, seed=seed, policy=pol, progress=progress)
         rows.append({"model": name, "net": "EvidenceNet", "mask_types": "+".join(MASK_TYPES) + " x " + "+".join(noises),
-                     "padding": nets[name].padding, "steps": int(steps), "params": count_params(nets[name]),
+                     "padding": nets[name].padding, "policy": pol, "steps": int(steps), "params": count_params(nets[name]),
                      "train_seconds": time.perf_counter() - t0})
     conf = {"steps": int(steps), "batch_size": batch_size, "hidden": hidden, "lr": lr, "seed": seed, "loss": "L_mask",
-            "v2_masks": list(v2_masks)}
+            "v2_masks": list(v2_masks), "policies": list(policies)}
     return ExtraNets(nets, hists, pd.DataFrame(rows), conf)
 
 # %% ../../nbs/routec/12_suite.ipynb #d2119b6d
@@ -117,8 +126,12 @@ def train_b2(models: RouteCModels, x_train: torch.Tensor, y_train: torch.Tensor,
 
 # %% ../../nbs/routec/12_suite.ipynb #5fc62206
 def suite_solvers(models: RouteCModels, extra: ExtraNets, n_sweeps: int | None = None) -> dict:
-    "Key-test methods + `ood_random` (V2's matched InpaintNet), `v2_soft`, `v2_hard`, `stripes_aware`(`_zeros`), `evidence_unknown`/`_all`, by name (MCMC first)."
-    out = dict(key_test_solvers(models, n_sweeps=n_sweeps))
+    "Key-test methods + `learned_drope_softmin` + `ood_random` (V2's matched InpaintNet), `v2_soft`, `v2_hard`, `stripes_aware`(`_zeros`), `evidence_unknown`/`_all`, by name (MCMC first)."
+    kt = key_test_solvers(models, n_sweeps=n_sweeps)
+    out = {n: s for n, s in kt.items() if s.kind == "mcmc"}
+    soft_min = copy.copy(models.learned_rope); soft_min.form = "softmin"     # the same trained gate, the evaluation form of §3
+    out["learned_drope_softmin"] = mcmc_solver("learned_drope_softmin", models, rope=soft_min, n_sweeps=n_sweeps)
+    out.update({n: s for n, s in kt.items() if s.kind != "mcmc"})
     if "ood_random" in extra.nets: out["ood_random"] = net_solver("ood_random", extra.nets["ood_random"])   # V2's matched InpaintNet
     if "v2" in extra.nets:
         for mode in SUITE_V2_MODES: out[f"v2_{mode}"] = net_solver(f"v2_{mode}", extra.nets["v2"], mode=mode)
@@ -128,6 +141,17 @@ def suite_solvers(models: RouteCModels, extra: ExtraNets, n_sweeps: int | None =
         for rw in ("unknown", "all"): out[f"evidence_{rw}"] = evidence_solver(f"evidence_{rw}", extra.nets["evidence"], rw)
     if "evidence_clean" in extra.nets: out["evidence_clean"] = evidence_solver("evidence_clean", extra.nets["evidence_clean"], "unknown")
     return out
+
+def policy_solvers(models: RouteCModels, extra: ExtraNets, policy: str, n_sweeps: int | None = None) -> dict:
+    "The methods of the latent-mask policy comparison, each made for `policy`: block Gibbs `baseline`, `stripes_aware` and `evidence_all` (nets trained with that policy)."
+    check_choice("bitmask policy", policy, BITMASK_POLICIES)
+    suffix = "" if policy == "any" else f"_{policy}"
+    need = [f"stripes_aware{suffix}", f"evidence{suffix}"]
+    missing = [n for n in need if n not in extra.nets]
+    if missing: raise ValueError(f"no nets {missing} for policy {policy!r}: train_extra_nets(..., policies=({policy!r},))")
+    return {"baseline": key_test_solvers(models, n_sweeps=n_sweeps)["baseline"],
+            "stripes_aware": net_solver("stripes_aware", extra.nets[need[0]]),
+            "evidence_all": evidence_solver("evidence_all", extra.nets[need[1]], "all")}
 
 
 
@@ -176,7 +200,7 @@ def run_suite(solvers, ae, classifier, x: torch.Tensor, y: torch.Tensor, *, mask
     "`evaluate` every solver on every (mask, noise) with `benchmark`'s paired seeds; -> (table, {(method, mask, noise): diag + flip maps})."
     solvers = list(solvers.values()) if isinstance(solvers, dict) else list(solvers)
     masks, noises = list(masks), list(noises)
-    run_golden_mask_tests(policy)
+    run_golden_mask_tests(policy, mask_types=masks)   # only the masks evaluated: `majority` has no unknown token on stripes
     rows, diags = [], {}
     jobs = [(s, m, nz) for s in solvers for m in masks for nz in noises]
     for s, m, nz in tqdm(jobs, desc="suite", disable=not progress):
