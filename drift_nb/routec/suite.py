@@ -31,7 +31,7 @@ from .pipeline import mcmc_solver, net_solver
 # %% auto #0
 __all__ = ['SUITE_V2_MODES', 'STRIPES_AWARE_MASKS', 'ROUTE_B', 'ExtraNets', 'train_extra_nets', 'train_b2', 'suite_solvers',
            'policy_solvers', 'flip_rate_map', 'run_suite', 'throughput', 'speed_table', 'ood_matrix', 'gate_maps',
-           'suite_goals']
+           'suite_goals', 'seed_spread', 'goals_over_seeds']
 
 # %% ../../nbs/routec/12_suite.ipynb #c487ccea
 SUITE_V2_MODES = ("soft", "hard")
@@ -319,4 +319,36 @@ def suite_goals(tab: pd.DataFrame, speed: pd.DataFrame, *, v2_ref: str = "ood_ra
     for _, r in speed.query("kind == 'amortized'").iterrows():
         rows.append({"goal": f"amortized inference <= {ms_budget:g} ms/sample at batch 1", "method": r["method"],
                      "met": bool(r["ms_p50"] <= ms_budget), "evidence": f"p50 {r['ms_p50']:.3f} ms (p10 {r['ms_p10']:.3f}, p90 {r['ms_p90']:.3f})"})
+    return pd.DataFrame(rows)
+
+# %% ../../nbs/routec/12_suite.ipynb #45f76203
+def seed_spread(tabs: dict) -> pd.DataFrame:
+    "`{seed: suite table}` -> per (method, mask, noise): Δacc per seed (columns `seed_<s>`), mean / min / max / sd over seeds, seeds with CI above 0."
+    if len(tabs) < 1: raise ValueError("tabs is empty: pass {seed: table}")
+    keys = ["method", "mask", "noise"]
+    parts = []
+    for s, t in tabs.items():
+        missing = set(keys + ["delta_acc", "delta_acc_ci_low", "n"]) - set(t.columns)
+        if missing: raise ValueError(f"table of seed {s} lacks columns {sorted(missing)}")
+        parts.append(t[keys + ["delta_acc", "delta_acc_ci_low", "n"]].assign(seed=s))
+    long = pd.concat(parts, ignore_index=True)
+    wide = long.pivot_table(index=keys, columns="seed", values="delta_acc", sort=False)
+    wide.columns = [f"seed_{c}" for c in wide.columns]
+    g = long.groupby(keys, sort=False)
+    out = wide.join(g["delta_acc"].agg(["mean", "min", "max", "std"]).add_prefix("delta_acc_"))
+    out["seeds"] = g["seed"].nunique(); out["seeds_ci_above_0"] = g["delta_acc_ci_low"].apply(lambda v: int((v > 0).sum()))
+    out["n_per_seed"] = g["n"].first()
+    return out.reset_index()
+
+def goals_over_seeds(tabs: dict, speeds: dict, **kwargs) -> pd.DataFrame:
+    "`suite_goals` for each training seed; a (goal, method) is met only if it is met for every seed; the evidence lists each seed's verdict."
+    if set(tabs) != set(speeds): raise ValueError(f"tabs and speeds must cover the same seeds, got {sorted(tabs)} and {sorted(speeds)}")
+    per = {s: suite_goals(tabs[s], speeds[s], **kwargs).set_index(["goal", "method"]) for s in tabs}
+    rows = []
+    for key in dict.fromkeys(k for g in per.values() for k in g.index):
+        have = {s: g.loc[key] for s, g in per.items() if key in g.index}
+        met = len(have) == len(per) and all(bool(r["met"]) for r in have.values())
+        ev = "; ".join(f"seed {s}: {'met' if r['met'] else 'NOT met'} ({r['evidence']})" for s, r in have.items())
+        if len(have) < len(per): ev += f"; missing for seeds {sorted(set(per) - set(have))}"
+        rows.append({"goal": key[0], "method": key[1], "met": met, "evidence": ev, "seeds": len(per)})
     return pd.DataFrame(rows)
