@@ -93,7 +93,7 @@ def test_routec_key_test_runs_at_smoke(sandbox):
     assert len(key) == 24 and set(key["method"]) == {"baseline", "drope", "learned_drope", "amortized",
                                                      "amortized_maskonly", "iterative"}
     assert (key["pixel_mask_ratio"] > 0).all() and (key["bit_mask_ratio"] > 0).all() and (key["mse_before"] > 0).all()
-    assert (key["delta_acc_ci_low"] <= key["delta_acc"] + 1e-12).all()
+    _check_delta_acc_intervals(key)
     assert key.query("kind == 'mcmc'")["n"].eq(4).all() and key.query("kind == 'amortized'")["n"].eq(64).all()
     assert {"speed.csv", "key_test_vs_design.csv", "iterative_steps.csv"} <= set(p.name for p in (run / "tables").iterdir())
     assert (run / "figures" / "delta_acc_vs_design.png").is_file()
@@ -137,32 +137,79 @@ def test_routec_ablations_runs_at_smoke(sandbox):
 
 
 @pytest.mark.slow
+def _check_delta_acc_intervals(tab):
+    "Student-t intervals of per-digit delta_acc in {-1, 0, 1}: centred on the mean, half-width t*s/sqrt(n) with s^2 between n/(n-1)(|d| - d^2) and n/(n-1)."
+    from scipy import stats
+    n, d = tab["n"].astype(float), tab["delta_acc"]
+    half = (tab["delta_acc_ci_high"] - tab["delta_acc_ci_low"]) / 2
+    t = stats.t.ppf(0.975, n - 1)
+    assert ((tab["delta_acc_ci_high"] + tab["delta_acc_ci_low"]) / 2 - d).abs().max() < 1e-9, "interval not centred on the mean"
+    assert (half <= t / (n - 1) ** 0.5 + 1e-9).all(), "wider than any {-1, 0, 1} sample allows"
+    assert (half >= t * ((d.abs() - d ** 2).clip(lower=0) / (n - 1)) ** 0.5 - 1e-9).all(), "narrower than the changed digits allow"
+
+
 def test_routec_eval_suite_runs_at_smoke(sandbox):
-    r = drift_nb("run", "routec_eval_suite", "--profile", "smoke", "-p", "mcmc_max_digits", "1", "-p", "n_timing", "1",
+    r = drift_nb("run", "routec_eval_suite", "--profile", "smoke", "-p", "n_timing", "1", "-p", "n_seeds", "2",
                  "--no-progress", timeout=1800)
     assert r.returncode == 0, r.stderr[-3000:]
     run = sandbox["runs"] / "routec_eval_suite-smoke"
     import pandas as pd
     b1 = pd.read_csv(run / "tables" / "suite_b1.csv")
-    methods = {"baseline", "drope", "learned_drope", "amortized", "amortized_maskonly", "iterative", "ood_random",
-               "v2_soft", "v2_hard", "stripes_aware", "stripes_aware_zeros", "evidence_unknown", "evidence_all", "evidence_clean"}
-    assert set(b1["method"]) == methods and len(b1) == 16 * len(methods)
+    methods = {"amortized", "amortized_maskonly", "iterative", "ood_random", "v2_soft", "v2_hard", "stripes_aware",
+               "stripes_aware_zeros", "evidence_unknown", "evidence_all", "evidence_clean"}
+    assert set(b1["method"]) == methods and len(b1) == 16 * len(methods) and (b1["kind"] == "amortized").all()
     assert set(b1["mask"]) == {"center", "random", "multi_hole", "stripes"}
     assert set(b1["noise"]) == {"clean", "gaussian", "bias", "dropout"}
-    assert b1.query("kind == 'mcmc'")["n"].eq(1).all() and b1.query("kind == 'amortized'")["n"].eq(64).all()
-    am = b1.query("kind == 'amortized'")
-    assert b1["flip_rate_mean"].between(0, 1).all() and (am["delta_acc_ci_low"] <= am["delta_acc"] + 1e-12).all()
+    assert b1["n"].eq(64).all() and b1["flip_rate_mean"].between(0, 1).all()
+    _check_delta_acc_intervals(b1)
     b2 = pd.read_csv(run / "tables" / "suite_b2.csv")
     assert len(b2) == 32 and set(b2["method"]) == {"histogram_b2", "histogram_drop"}
     assert len(pd.read_csv(run / "tables" / "ood_matrix.csv")) == 20
     speed = pd.read_csv(run / "tables" / "speed.csv").set_index("method")
     assert speed.loc["v2_hard", "samples_per_s_batch256"] > 0 and (speed["params"] > 0).all()
+    pol = pd.read_csv(run / "tables" / "policies.csv")
+    assert set(pol["bitmask_policy"]) == {"any", "majority", "soft"} and not len(pol.query("bitmask_policy == 'majority' and mask == 'stripes'"))
+    assert pol.query("bitmask_policy == 'soft'")["soft_weight_mean"].lt(1).all() and pol.query("bitmask_policy != 'soft'")["soft_weight_mean"].eq(1).all()
+    ceil = pd.read_csv(run / "tables" / "ceiling.csv")
+    assert len(ceil) == 32 and set(ceil["method"]) == {"ceiling_logodds", "ceiling_cnn"} and ceil["acc"].between(0, 1).all()
+    gap = pd.read_csv(run / "tables" / "ceiling_gap.csv")
+    assert len(gap) == 32 and set(gap["best_method"]) <= methods
+    kl = pd.read_csv(run / "tables" / "token_kl.csv")
+    assert len(kl) == len(b1) and (kl["n"] == 64).all()
+    agree = pd.read_csv(run / "tables" / "gate_agreement.csv")
+    assert len(agree) == 2 and agree["hard_agreement"].between(0, 1).all() and (agree["n_pairs"] > 0).all()
+    spread = pd.read_csv(run / "tables" / "seed_spread.csv")
+    assert spread["seeds"].eq(2).all() and {"seed_0", "seed_1"} <= set(spread.columns)
     goals = pd.read_csv(run / "tables" / "goals.csv")
     assert goals["goal"].str.startswith("InpaintNetV2").sum() == 2
     assert not goals["evidence"].str.contains("not computable").any()
     center = goals[goals["goal"].str.startswith("center")]
-    assert set(center["method"]) == methods - {"baseline", "drope", "learned_drope"}   # every amortized method, no MCMC
-    for f in ("delta_acc_heatmap", "ood_heatmap", "flip_rate_maps", "gate_maps", "mcmc_update_flip_rate_maps"):
+    assert set(center["method"]) == methods          # every amortized method
+    assert center[center.method == "amortized"]["evidence"].str.contains("seed 1:").all()   # headline goals over both seeds
+    assert goals["goal"].str.contains("information ceiling").sum() == 2
+    for f in ("delta_acc_heatmap", "ood_heatmap", "flip_rate_maps", "gate_maps", "policy_heatmap", "ceiling_gap", "token_kl_margin"):
+        assert (run / "figures" / f"{f}.png").is_file()
+
+
+@pytest.mark.slow
+def test_routec_mcmc_runs_at_smoke(sandbox):
+    r = drift_nb("run", "routec_mcmc", "--profile", "smoke", "--no-progress", timeout=1800)
+    assert r.returncode == 0, r.stderr[-3000:]
+    run = sandbox["runs"] / "routec_mcmc-smoke"
+    import pandas as pd
+    tab = pd.read_csv(run / "tables" / "mcmc_suite.csv")
+    assert set(tab["method"]) == {"baseline", "drope", "learned_drope", "learned_drope_softmin"} and len(tab) == 64
+    assert tab["n"].eq(4).all() and (tab["kind"] == "mcmc").all()
+    _check_delta_acc_intervals(tab)
+    cost = pd.read_csv(run / "tables" / "gibbs_cost.csv")
+    assert set(cost["mask"]) == {"center", "stripes"} and cost["tokens_equal_first"].eq(1).all()
+    assert cost.groupby("mask")["speedup_vs_first"].first().eq(1).all()
+    pol = pd.read_csv(run / "tables" / "mcmc_policies.csv")
+    assert set(pol["bitmask_policy"]) == {"any", "majority", "soft"} and len(pol) == 11
+    assert len(pd.read_csv(run / "tables" / "token_kl.csv")) == 64
+    goals = pd.read_csv(run / "tables" / "goals.csv")
+    assert len(goals) == 2 and not goals.set_index("goal").filter(like=">= 64", axis=0)["met"].any()   # smoke uses 4 digits
+    for f in ("mcmc_delta_acc_heatmap", "token_kl_margin", "mcmc_flip_rate_maps"):
         assert (run / "figures" / f"{f}.png").is_file()
 
 

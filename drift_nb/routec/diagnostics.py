@@ -26,7 +26,7 @@ from .masks import BITMASK_POLICIES, MASK_TYPES, NOISE_TYPES
 
 # %% auto #0
 __all__ = ['KL_POSITIONS', 'CEILING_KINDS', 'CEILING_LR', 'CEILING_SEED_OFFSET', 'class_prototypes', 'prototype_divergence',
-           'bernoulli_kl', 'set_kl', 'token_kl', 'kl_row', 'kl_table', 'CodeCNN', 'Ceilings',
+           'bernoulli_kl', 'set_kl', 'token_kl', 'kl_row', 'kl_table', 'kl_table_from_outputs', 'CodeCNN', 'Ceilings',
            'train_ceiling_classifiers', 'ceiling_rows', 'ceiling_gap']
 
 # %% ../../nbs/routec/14_diagnostics.ipynb #f1f0ed3b
@@ -168,6 +168,16 @@ def kl_table(solvers, ae, x: torch.Tensor, y: torch.Tensor, protos: torch.Tensor
     solvers = list(solvers.values()) if isinstance(solvers, dict) else list(solvers)
     return pd.DataFrame([kl_row(s, ae, x, y, protos, mask=m, noise=nz, masks=masks, noises=noises, policy=policy, seed=seed,
                                 positions=positions) for s in solvers for m in masks for nz in noises])
+
+def kl_table_from_outputs(diags: dict, y: torch.Tensor, protos: torch.Tensor, *, positions: str = "unknown") -> pd.DataFrame:
+    "`token_kl` of every `{(method, mask, noise): diag}` of `run_suite(..., keep_outputs=True)`, without running any solver again."
+    rows = []
+    for (meth, mk, nz), d in diags.items():
+        if not {"z_before", "z_after", "bit_mask"} <= set(d):
+            raise ValueError(f"diagnostics of {(meth, mk, nz)} hold no codes: run run_suite(..., keep_outputs=True)")
+        _, s = token_kl(d["z_before"], d["z_after"], y[:len(d["z_before"])].cpu(), d["bit_mask"], protos.cpu(), positions=positions)
+        rows.append({"method": meth, "mask": mk, "noise": nz, **s})
+    return pd.DataFrame(rows)
 
 # %% ../../nbs/routec/14_diagnostics.ipynb #4f46c8cd
 CEILING_KINDS = ("logodds", "cnn")

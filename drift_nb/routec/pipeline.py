@@ -24,7 +24,7 @@ from .routing import train_learned_gate
 
 # %% auto #0
 __all__ = ['V2_MODES', 'DESIGN_SPEED_MS', 'DESIGN_STEPS_CURVE', 'RouteCConfig', 'RouteCModels', 'train_routec', 'mcmc_solver',
-           'net_solver', 'key_test_solvers', 'iterative_solver', 'design_key_test']
+           'mcmc_energy', 'net_solver', 'key_test_solvers', 'iterative_solver', 'design_key_test']
 
 # %% ../../nbs/routec/07_pipeline.ipynb #4f3c4f9d
 @dataclass
@@ -51,6 +51,8 @@ class RouteCConfig:
     gamma_cls: float = 0.5
     inpaint_masks: tuple = ("random",)
     n_sweeps: int = 30
+    gibbs_rows_per_call: int | None = None   # digits scored per call (None: block_gibbs's default, 4 on CPU)
+    gibbs_threads: int = 1                 # Python threads sharing a position's digits (CPU)
     beta: float = 1.0
     iterative_steps: int = 4
     seed: int = 0
@@ -150,15 +152,23 @@ def mcmc_solver(name: str, models: RouteCModels, *, obs_kind: str = "gaussian", 
                 n_sweeps: int | None = None) -> Solver:
     "Block Gibbs on λ_obs·E_obs(kind) + λ_core·E_core (+ λ_rope·E_rope when `rope` is given; + the observed-token prior under a soft mask), weights from `models.config`."
     cfg = models.config
-    obs = ObservationEnergy(models.ae.decoder, obs_kind, cfg.obs_sigma)
     sweeps = cfg.n_sweeps if n_sweeps is None else int(n_sweeps)
     def fn(z, bit_mask, x_obs, obs_mask, generator):
-        terms = {"obs": (cfg.lambda_obs, obs.bind(x_obs, obs_mask)), "core": (cfg.lambda_core, models.local)}
-        if rope is not None: terms["rope"] = (cfg.lambda_rope, rope)
-        if bit_mask.is_floating_point() and cfg.lambda_prior > 0:   # soft policy: a partly visible token keeps its code as evidence
-            terms["prior"] = (1.0, ObservedTokenPrior.from_soft_mask(z, bit_mask, cfg.lambda_prior))
-        return block_gibbs(z, bit_mask, CombinedEnergy(terms), n_sweeps=sweeps, beta=cfg.beta, generator=generator)
+        return block_gibbs(z, bit_mask, mcmc_energy(models, z, bit_mask, x_obs, obs_mask, obs_kind=obs_kind, rope=rope),
+                           n_sweeps=sweeps, beta=cfg.beta, generator=generator,
+                           rows_per_call=cfg.gibbs_rows_per_call, threads=cfg.gibbs_threads)
     return Solver(name, fn, count_params(models.local, rope), "mcmc")
+
+def mcmc_energy(models: RouteCModels, z: torch.Tensor, bit_mask: torch.Tensor, x_obs: torch.Tensor, obs_mask: torch.Tensor, *,
+                obs_kind: str = "gaussian", rope: torch.nn.Module | None = None) -> CombinedEnergy:
+    "The energy block Gibbs samples for one batch: λ_obs·E_obs bound to the observation + λ_core·E_core (+ λ_rope·E_rope) (+ the observed-token prior under a soft mask)."
+    cfg = models.config
+    terms = {"obs": (cfg.lambda_obs, ObservationEnergy(models.ae.decoder, obs_kind, cfg.obs_sigma).bind(x_obs, obs_mask)),
+             "core": (cfg.lambda_core, models.local)}
+    if rope is not None: terms["rope"] = (cfg.lambda_rope, rope)
+    if bit_mask.is_floating_point() and cfg.lambda_prior > 0:   # soft policy: a partly visible token keeps its code as evidence
+        terms["prior"] = (1.0, ObservedTokenPrior.from_soft_mask(z, bit_mask, cfg.lambda_prior))
+    return CombinedEnergy(terms)
 
 def net_solver(name: str, net, n_steps: int | None = None, mode: str | None = None) -> Solver:
     "An inpainting net as a `Solver`: one pass, or MaskGIT in `n_steps`; `mode` picks InpaintNetV2's soft/hard attention."

@@ -30,8 +30,8 @@ from .pipeline import mcmc_solver, net_solver
 
 # %% auto #0
 __all__ = ['SUITE_V2_MODES', 'STRIPES_AWARE_MASKS', 'ROUTE_B', 'ExtraNets', 'train_extra_nets', 'train_b2', 'suite_solvers',
-           'policy_solvers', 'flip_rate_map', 'run_suite', 'throughput', 'speed_table', 'ood_matrix', 'gate_maps',
-           'suite_goals', 'seed_spread', 'goals_over_seeds']
+           'mcmc_solvers', 'policy_solvers', 'flip_rate_map', 'run_suite', 'throughput', 'speed_table', 'ood_matrix',
+           'gate_maps', 'suite_goals', 'seed_spread', 'goals_over_seeds']
 
 # %% ../../nbs/routec/12_suite.ipynb #c487ccea
 SUITE_V2_MODES = ("soft", "hard")
@@ -127,11 +127,8 @@ def train_b2(models: RouteCModels, x_train: torch.Tensor, y_train: torch.Tensor,
 # %% ../../nbs/routec/12_suite.ipynb #5fc62206
 def suite_solvers(models: RouteCModels, extra: ExtraNets, n_sweeps: int | None = None) -> dict:
     "Key-test methods + `learned_drope_softmin` + `ood_random` (V2's matched InpaintNet), `v2_soft`, `v2_hard`, `stripes_aware`(`_zeros`), `evidence_unknown`/`_all`, by name (MCMC first)."
-    kt = key_test_solvers(models, n_sweeps=n_sweeps)
-    out = {n: s for n, s in kt.items() if s.kind == "mcmc"}
-    soft_min = copy.copy(models.learned_rope); soft_min.form = "softmin"     # the same trained gate, the evaluation form of §3
-    out["learned_drope_softmin"] = mcmc_solver("learned_drope_softmin", models, rope=soft_min, n_sweeps=n_sweeps)
-    out.update({n: s for n, s in kt.items() if s.kind != "mcmc"})
+    out = mcmc_solvers(models, n_sweeps)
+    out.update({n: s for n, s in key_test_solvers(models, n_sweeps=n_sweeps).items() if s.kind != "mcmc"})
     if "ood_random" in extra.nets: out["ood_random"] = net_solver("ood_random", extra.nets["ood_random"])   # V2's matched InpaintNet
     if "v2" in extra.nets:
         for mode in SUITE_V2_MODES: out[f"v2_{mode}"] = net_solver(f"v2_{mode}", extra.nets["v2"], mode=mode)
@@ -140,6 +137,13 @@ def suite_solvers(models: RouteCModels, extra: ExtraNets, n_sweeps: int | None =
     if "evidence" in extra.nets:
         for rw in ("unknown", "all"): out[f"evidence_{rw}"] = evidence_solver(f"evidence_{rw}", extra.nets["evidence"], rw)
     if "evidence_clean" in extra.nets: out["evidence_clean"] = evidence_solver("evidence_clean", extra.nets["evidence_clean"], "unknown")
+    return out
+
+def mcmc_solvers(models: RouteCModels, n_sweeps: int | None = None) -> dict:
+    "The block-Gibbs methods: the key test's baseline / drope / learned_drope and `learned_drope_softmin` (the same gate, softmin form)."
+    out = {n: s for n, s in key_test_solvers(models, n_sweeps=n_sweeps).items() if s.kind == "mcmc"}
+    soft_min = copy.copy(models.learned_rope); soft_min.form = "softmin"     # the same trained gate, the evaluation form of §3
+    out["learned_drope_softmin"] = mcmc_solver("learned_drope_softmin", models, rope=soft_min, n_sweeps=n_sweeps)
     return out
 
 def policy_solvers(models: RouteCModels, extra: ExtraNets, policy: str, n_sweeps: int | None = None) -> dict:
@@ -169,9 +173,10 @@ def flip_rate_map(z_before: torch.Tensor, z_after: torch.Tensor, bit_mask: torch
 
 class _Recorder:
     "Wraps a solver; accumulates the flip counts of the first `n` rows it sees (the batch pass of `evaluate`)."
-    def __init__(self, solver: Solver, n: int):
-        self.inner, self.n, self.rows = solver, int(n), 0
+    def __init__(self, solver: Solver, n: int, keep: bool = False):
+        self.inner, self.n, self.rows, self.keep = solver, int(n), 0, keep
         self.changed = self.masked = self.mc_flips = self.mc_updates = None
+        self.kept = {"z_before": [], "z_after": [], "bit_mask": []}
 
     def fn(self, z, bm, x_obs, obs_mask, g):
         zh, info = self.inner.fn(z, bm, x_obs, obs_mask, g)
@@ -185,6 +190,8 @@ class _Recorder:
                 f = torch.as_tensor(info["flip_rate"]).double() * u
                 self.mc_flips = f if self.mc_flips is None else self.mc_flips + f
                 self.mc_updates = u if self.mc_updates is None else self.mc_updates + u
+            if self.keep:
+                for k_, v_ in (("z_before", z), ("z_after", zh), ("bit_mask", bm)): self.kept[k_].append(v_.detach().cpu())
             self.rows += len(z)
         return zh, info
 
@@ -192,19 +199,21 @@ class _Recorder:
         nan = lambda a, b: torch.where(b > 0, a / b.clamp(min=1), torch.full_like(b, float("nan"))).float()
         out = {"flip_rate": nan(self.changed, self.masked), "n_unknown": self.masked.float()}
         if self.mc_updates is not None: out["mcmc_update_flip_rate"] = nan(self.mc_flips, self.mc_updates)
+        if self.keep: out.update({k_: torch.cat(v_) for k_, v_ in self.kept.items()})
         return out
 
 # %% ../../nbs/routec/12_suite.ipynb #fdfddb4a
 def run_suite(solvers, ae, classifier, x: torch.Tensor, y: torch.Tensor, *, masks=MASK_TYPES, noises=NOISE_TYPES,
-              policy: str = "any", seed: int = 0, n_timing: int = 5, batch_size: int = 256, progress: bool = True):
-    "`evaluate` every solver on every (mask, noise) with `benchmark`'s paired seeds; -> (table, {(method, mask, noise): diag + flip maps})."
+              policy: str = "any", seed: int = 0, n_timing: int = 5, batch_size: int = 256, progress: bool = True,
+              keep_outputs: bool = False):
+    "`evaluate` every solver on every (mask, noise) with `benchmark`'s paired seeds; -> (table, {(method, mask, noise): diag + flip maps (+ z_before, z_after, bit_mask with `keep_outputs`)})."
     solvers = list(solvers.values()) if isinstance(solvers, dict) else list(solvers)
     masks, noises = list(masks), list(noises)
     run_golden_mask_tests(policy, mask_types=masks)   # only the masks evaluated: `majority` has no unknown token on stripes
     rows, diags = [], {}
     jobs = [(s, m, nz) for s in solvers for m in masks for nz in noises]
     for s, m, nz in tqdm(jobs, desc="suite", disable=not progress):
-        rec = _Recorder(s, len(x))
+        rec = _Recorder(s, len(x), keep_outputs)
         row, _, diag = evaluate(Solver(s.name, rec.fn, s.params, s.kind, s.rewrites_observed), ae, classifier, x, y, mask=m, noise=nz,
                                 policy=policy, seed=config_seed(seed, masks, noises, m, nz), n_timing=n_timing,
                                 batch_size=batch_size)
