@@ -17,7 +17,7 @@ from ..cache import ModelCache, as_cache, tensor_digest
 from ..core import check_choice, config_hash, get_device, seed_everything
 from .autoencoder import bit_usage, reconstruction_metrics, train_autoencoder, train_classifier
 from .benchmark import Solver, count_params
-from .energies import CombinedEnergy, DRoPEEnergy, ObservationEnergy, ObservedTokenPrior, train_local_predictor
+from .energies import OBS_KINDS, CombinedEnergy, DRoPEEnergy, ObservationEnergy, ObservedTokenPrior, train_local_predictor
 from .inpaint import InpaintNet, InpaintTrainer, amortized_inpaint, iterative_inpaint
 from .mcmc import block_gibbs
 from .routing import train_learned_gate
@@ -151,6 +151,7 @@ V2_MODES = ("soft", "hard")
 def mcmc_solver(name: str, models: RouteCModels, *, obs_kind: str = "gaussian", rope: torch.nn.Module | None = None,
                 n_sweeps: int | None = None) -> Solver:
     "Block Gibbs on λ_obs·E_obs(kind) + λ_core·E_core (+ λ_rope·E_rope when `rope` is given; + the observed-token prior under a soft mask), weights from `models.config`."
+    check_choice("observation energy kind", obs_kind, OBS_KINDS)   # refuse a bad kind now, not at the first call
     cfg = models.config
     sweeps = cfg.n_sweeps if n_sweeps is None else int(n_sweeps)
     def fn(z, bit_mask, x_obs, obs_mask, generator):
