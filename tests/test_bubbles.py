@@ -29,6 +29,8 @@ def test_bubbles_v1_suite_runs_at_smoke(sandbox):
     assert shares["pitfall"].sum() == 2 and len(shares) == 24
     naive = shares[shares["label"].str.endswith("_naive")]["max_abs_err"].item()
     assert naive > shares[~shares["pitfall"]]["max_abs_err"].max(), "the naive posterior drifts off the schedule"
+    assert shares[shares["label"].str.endswith("_naive")]["drift"].item(), "and the drift test says so"
+    assert (shares["max_half_width"] > 0).all()
     assert len(goals) == 1
 
 

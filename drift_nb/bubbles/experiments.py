@@ -16,10 +16,11 @@ from io import StringIO
 import numpy as np
 import pandas as pd
 import torch
+from scipy import stats as scipy_stats
 
 from ..core import check_choice
 from ..goals import interval_clears
-from ..results import mean_ci, proportion_ci
+from ..results import mean_ci
 from .metrics import METRICS, TrainIndex, evaluate_samples
 from .plans import N_SLOTS
 from .samplers import SamplerConfig, denoiser_latency, sample, sigma_max_profile
@@ -279,31 +280,41 @@ def summarise(rows: pd.DataFrame, metrics: Sequence[str] = SUMMARY_METRICS, by: 
     return pd.DataFrame(out)
 
 # %% ../../nbs/bubbles/05_experiments.ipynb #c800d316
-def share_errors(runs: Sequence[RunResult]) -> pd.DataFrame:
-    "Per step of runs of one configuration: t, pooled masked share, target, error and its Wilson 95% interval, over the runs' real slots."
+def share_errors(runs: Sequence[RunResult], level: float = 0.95) -> pd.DataFrame:
+    "Per step of runs of one configuration: t, pooled masked share, target, error, its standard error and `level` t-interval over the samples."
     if not runs: raise ValueError("share_errors needs at least one run")
     labels = {r.label for r in runs}
     if len(labels) > 1: raise ValueError(f"share_errors pools runs of one configuration, got {sorted(labels)}")
-    N = sum(r.n_real_slots for r in runs)
+    missing = [r.label for r in runs if "resid_sq" not in r.trace]
+    if missing: raise ValueError(f"the trace of {missing[0]} has no resid_sq column: sample it with drift_nb.bubbles.samplers.sample")
+    N, n = sum(r.n_real_slots for r in runs), sum(r.n for r in runs)
     share = sum(r.trace["masked_share"].to_numpy() * r.n_real_slots for r in runs) / N
     target = sum(r.trace["target_share"].to_numpy() * r.n_real_slots for r in runs) / N
-    ci = [proportion_ci(int(round(s * N)), N) for s in share]
+    s1 = (share - target) * N                                             # sum over samples of (masked - tau)
+    s2 = sum(r.trace["resid_sq"].to_numpy() for r in runs)                # sum of its squares
+    var = np.clip(s2 - s1 ** 2 / n, 0, None) / max(n - 1, 1)              # the per-sample variance
+    se = np.sqrt(n * var) / N
+    half = scipy_stats.t.ppf(0.5 + level / 2, max(n - 1, 1)) * se
     t = runs[0].trace["t"].to_numpy()
-    return pd.DataFrame({"step": np.arange(len(t)), "t": t, "masked_share": share, "target_share": target, "err": share - target,
-                         "err_low": [c[1] - g for c, g in zip(ci, target)], "err_high": [c[2] - g for c, g in zip(ci, target)], "n_slots": N})
+    err = share - target
+    return pd.DataFrame({"step": np.arange(len(t)), "t": t, "masked_share": share, "target_share": target, "err": err, "se": se,
+                         "err_low": err - half, "err_high": err + half, "n_samples": n, "n_slots": N})
 
-def masked_share_table(runs: Sequence[RunResult], tol: float = 0.01) -> pd.DataFrame:
-    "One row per configuration (runs pooled over seeds): max |error|, the widest interval bound, the largest half-width, whether every step's interval lies inside ±`tol`, and whether it is a pitfall."
+def masked_share_table(runs: Sequence[RunResult], tol: float = 0.01, alpha: float = 0.05) -> pd.DataFrame:
+    "One row per configuration (runs pooled over seeds): max |error|, the widest interval bound, the largest half-width, whether every step's interval lies inside ±`tol`, the largest |error|/se and whether it shows drift (Bonferroni over steps at `alpha`), and whether it is a pitfall."
     groups: dict = {}
     for r in runs: groups.setdefault((r.model, r.label), []).append(r)
     rows = []
     for (model, label), rs in groups.items():
         e = share_errors(rs)
+        z = np.where(e.se > 0, e.err.abs() / e.se.where(e.se > 0, 1), np.where(e.err.abs() > 1e-12, np.inf, 0.))
+        crit = scipy_stats.norm.ppf(1 - alpha / (2 * len(e)))
         inside = all(interval_clears(lo, hi, -tol, "above") and interval_clears(lo, hi, tol, "below") for lo, hi in zip(e.err_low, e.err_high))
         rows.append({"model": model, "label": label, "remask": rs[0].config.remask, "pitfall": is_pitfall(rs[0].config), "seeds": len(rs),
                      "n": sum(r.n for r in rs), "max_abs_err": float(e.err.abs().max()),
                      "max_abs_bound": float(np.maximum(e.err_low.abs(), e.err_high.abs()).max()),
-                     "max_half_width": float(((e.err_high - e.err_low) / 2).max()), "within_tol": bool(inside)})
+                     "max_half_width": float(((e.err_high - e.err_low) / 2).max()), "within_tol": bool(inside),
+                     "max_abs_z": float(z.max()), "drift": bool(z.max() > crit)})
     return pd.DataFrame(rows)
 
 # %% ../../nbs/bubbles/05_experiments.ipynb #3cceae02
@@ -420,9 +431,12 @@ def share_goal(table: pd.DataFrame, tol: float = 0.01) -> dict:
     pit = table[table["pitfall"]]
     if rem.empty: raise ValueError("the table has no remasking sampler outside the pitfalls")
     worst = rem.sort_values("max_abs_bound").iloc[-1]
+    drift = rem[rem["drift"]] if "drift" in rem else rem.iloc[:0]
     ev = (f"{len(rem)} remasking samplers ({int(rem['n'].max())} samples each, pooled over {int(rem['seeds'].max())} seed(s)); "
-          f"{int(rem['within_tol'].sum())} within ±{tol:.0%} at every step; worst {worst['model']}:{worst['label']} "
-          f"max |share - (1 - alpha_s)| {worst['max_abs_err']:.4f}, interval bound {worst['max_abs_bound']:.4f}")
+          f"{int(rem['within_tol'].sum())} within ±{tol:.0%} at every step (95% interval over samples); worst {worst['model']}:{worst['label']} "
+          f"max |share - (1 - alpha_s)| {worst['max_abs_err']:.4f}, interval bound {worst['max_abs_bound']:.4f}; "
+          f"largest half-width {rem['max_half_width'].max():.4f}; drift (Bonferroni over steps): "
+          + (", ".join(drift["label"]) if len(drift) else "none"))
     if len(pit): ev += "; pitfalls, not counted: " + ", ".join(f"{r.label} {r.max_abs_err:.3f}" for r in pit.itertuples())
     return {"goal": f"the masked share after every step within ±{100 * tol:g} pp of the schedule for every remasking sampler",
             "method": ", ".join(sorted(set(rem["model"]))) + " remasking samplers (ReMDM posterior)", "met": bool(rem["within_tol"].all()),
@@ -481,13 +495,14 @@ def v1_findings(summary: pd.DataFrame, configs: Sequence[SamplerConfig]) -> pd.D
 
 # %% ../../nbs/bubbles/05_experiments.ipynb #c35370bc
 def masked_share_figure(runs: Sequence[RunResult], ax=None, tol: float = 0.01):
-    "Per-step error (masked share − schedule) of every remasking sampler in `runs` (pooled over seeds); pitfalls highlighted."
+    "Per-step error (masked share − schedule) of every remasking sampler in `runs` (pooled over seeds), pitfalls highlighted; without `ax`, a second panel zooms on the others with the paper-form confidence sampler's 95% interval."
     import matplotlib.pyplot as plt
-    fig, ax = (ax.figure, ax) if ax is not None else plt.subplots(figsize=(6.5, 3.4))
+    if ax is not None: fig, axes = ax.figure, [ax]
+    else: fig, axes = plt.subplots(1, 2, figsize=(11, 3.4))
     groups: dict = {}
     for r in runs:
         if r.config.remask != "none": groups.setdefault((r.model, r.label), []).append(r)
-    ax.axhspan(-tol, tol, color="0.85", label=f"±{100 * tol:g} pp")
+    curves = []
     for (model, label), rs in groups.items():
         e, cfg = share_errors(rs), rs[0].config
         if cfg.posterior == "naive": kw = {"c": "C3", "lw": 1.8, "label": f"{model} {label} (naive posterior)"}
@@ -495,10 +510,20 @@ def masked_share_figure(runs: Sequence[RunResult], ax=None, tol: float = 0.01):
         elif cfg.remask == "confidence" and cfg.t_switch == 1 and cfg.unmask == "llada" and cfg.token == "top_p" and cfg.sigma_budget == "own":
             kw = {"c": "C2", "lw": 1.5, "label": f"{model} {label} (paper-form confidence)"}
         else: kw = {"c": "C0", "lw": 0.7, "alpha": 0.6}
-        ax.plot(e["t"], e["err"], **kw)
-    ax.invert_xaxis(); ax.set_xlabel("t (sampling runs right to left from 1 to 0)"); ax.set_ylabel("masked share − (1 − α(s))")
-    ax.legend(fontsize=6, loc="upper left")
-    for s in ("top", "right"): ax.spines[s].set_visible(False)
+        curves.append((e, cfg, kw))
+    for k, a in enumerate(axes):
+        a.axhspan(-tol, tol, color="0.85", label=f"±{100 * tol:g} pp")
+        for e, cfg, kw in curves:
+            if k == 1 and is_pitfall(cfg): continue
+            if k == 1 and kw["c"] == "C2": a.fill_between(e["t"], e["err_low"], e["err_high"], color="C2", alpha=0.2, lw=0, label="its 95% interval")
+            a.plot(e["t"], e["err"], **kw)
+        a.invert_xaxis(); a.set_xlabel("t (sampling runs right to left from 1 to 0)")
+        a.legend(fontsize=6, loc="upper left")
+        for s in ("top", "right"): a.spines[s].set_visible(False)
+    axes[0].set_ylabel("masked share − (1 − α(s))")
+    if len(axes) == 2:
+        lim = max([3 * tol] + [float(np.nanmax(np.abs(np.r_[e.err_low, e.err_high]))) for e, cfg, _ in curves if not is_pitfall(cfg)])
+        axes[1].set_ylim(-1.1 * lim, 1.1 * lim); axes[1].set_title("without the pitfalls", fontsize=8)
     return fig
 
 def tradeoff_figure(summary: pd.DataFrame, ax=None):

@@ -157,8 +157,10 @@ def sampler_step(model, z: torch.Tensor, conf: torch.Tensor, pad: torch.Tensor, 
         remask = decoded & (_rand(z.shape, generator, dev) < sig)
         z_new = torch.where(remask, MASK_IDS.to(dev), z_new)
     real = (~pad).sum().clamp_min(1)
-    target = ((1 - a_s).masked_fill(pad, 0).sum() / real).item()
-    stats = {"t": t, "s": s, "masked_share": ((is_masked(z_new) & ~pad).sum() / real).item(), "target_share": target,
+    tau = (1 - a_s).masked_fill(pad, 0).sum(1)                                  # each sample's expected masked slots
+    resid = (is_masked(z_new) & ~pad).sum(1) - tau                              # its masked slots minus that
+    stats = {"t": t, "s": s, "masked_share": ((is_masked(z_new) & ~pad).sum() / real).item(), "target_share": (tau.sum() / real).item(),
+             "resid_sq": float((resid ** 2).sum()),
              "unmasked": commit.sum().item() / len(z), "remasked": remask.sum().item() / len(z),
              "sigma_max": smax.expand(z.shape)[~pad].mean().item() if active else 0.}
     return z_new, conf, stats
@@ -170,7 +172,7 @@ def sample(model, n: int, steps: int = 100, unmask: str = "llada", token: str = 
            confidence_form: str = "paper", posterior: str = "remdm", sigma_budget: str = "own",
            room_counts: torch.Tensor | None = None, generator: torch.Generator | None = None,
            batch_size: int | None = None) -> tuple[torch.Tensor, pd.DataFrame]:
-    "Generate `n` diagrams `[n, 36]` with `model` (v1 or v2); -> (tokens, trace: one row per step, pooled over the samples)."
+    "Generate `n` diagrams `[n, 36]` with `model` (v1 or v2); -> (tokens, trace: one row per step, pooled over the samples; `resid_sq` summed)."
     cfg = SamplerConfig(steps, unmask, token, top_p, remask, eta, t_switch, tuple(loop) if loop is not None else None,
                         confidence_form, posterior, sigma_budget)
     if not isinstance(n, int) or n < 1: raise ValueError(f"n must be a positive int, got {n!r}")
@@ -200,7 +202,7 @@ def sample(model, n: int, steps: int = 100, unmask: str = "llada", token: str = 
     w = tr["n"]
     trace = tr.assign(**{c: tr[c] * w for c in ("masked_share", "target_share", "unmasked", "remasked", "sigma_max")}).groupby(
         "step", as_index=False).agg({"t": "first", "s": "first", "masked_share": "sum", "target_share": "sum", "unmasked": "sum",
-                                     "remasked": "sum", "sigma_max": "sum", "n": "sum"})
+                                     "remasked": "sum", "sigma_max": "sum", "resid_sq": "sum", "n": "sum"})
     for c in ("masked_share", "target_share", "unmasked", "remasked", "sigma_max"): trace[c] = trace[c] / trace["n"]
     trace.attrs["label"] = cfg.label
     return torch.cat(outs).cpu(), trace
