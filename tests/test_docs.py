@@ -96,3 +96,19 @@ def test_screenshot_in_headless_chromium(site, tmp_path, page, words):
     assert img[..., :3].std() > 0.05, "the page must not render blank"
     keep = os.environ.get("DRIFT_NB_SCREENSHOTS")
     if keep: Path(keep).mkdir(parents=True, exist_ok=True); shutil.copy2(shot, Path(keep) / page.replace(".html", ".png"))
+
+
+def test_readme_and_home_links_resolve(site):
+    "Every relative link of the README points at a file of the repository, and every local link of the home page at a page."
+    import re
+    readme = (ROOT / "README.md").read_text()
+    links = [l.split("#")[0] for l in re.findall(r"\]\(([^)\s]+)\)", readme) if not re.match(r"[a-z]+://", l) and not l.startswith("#")]
+    assert links, "the README links the chapters"
+    missing = [l for l in links if l and not (ROOT / l).exists()]
+    assert not missing, f"README links to missing files: {missing[:5]}"
+    home = (site / "index.html").read_text()
+    hrefs = [h.split("#")[0] for h in re.findall(r'href="([^"]+)"', home) if not re.match(r"[a-z]+:", h) and not h.startswith("#")]
+    # a link that leaves the site points into the repository the site is built in (docs/ by default)
+    bad = [h for h in hrefs if h and not ((ROOT / "docs" / h) if h.startswith("../") else (site / h)).exists()]
+    assert not bad, f"the home page links to missing pages: {bad[:5]}"
+    assert "[[" not in readme, "a name linked twice"
