@@ -58,8 +58,10 @@ def _cache(action: str) -> None:
 
 def _list() -> None:
     for rep in list_reports():
-        print(f"{rep.name}: {rep.description or rep.title}")
+        fixed = ", ".join(f"{k} = {v}" for k, v in rep.fixed.items())
+        print(f"{rep.name}: " + (f"runs {rep.variant_of} with {fixed} (settings.ini)" if rep.variant_of else rep.description or rep.title))
         for p in rep.params.values():
+            if p.name in rep.fixed: continue
             print(f"    {p.name} ({p.type.__name__}, default {p.default!r}){': ' + p.help if p.help else ''}")
 
 # %% ../nbs/06_cli.ipynb #6d166068

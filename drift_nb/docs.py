@@ -19,7 +19,7 @@ from pathlib import Path
 import nbformat
 
 from .core import atomic_write_text
-from .runner import run_dirname
+from .runner import report_names, run_dirname
 from .settings import Settings, load_settings
 
 # %% auto #0
@@ -67,16 +67,15 @@ def collect_pages(st: Settings) -> list[Page]:
         for p in sorted(d.glob("*.ipynb")):
             if p.name.startswith(("_", ".")): continue
             pages.append(Page(p, f"{d.name}/{page_name(p)}", CHAPTER_GROUPS.get(d.name, d.name), d))
-    for p in sorted(st.reports_dir.glob("*.ipynb")):
-        if p.name.startswith(("_", ".")): continue
-        variants = [("cpu", p.stem), *[(prof, f"{p.stem}-{prof}") for prof in st.profile_names if prof not in ("cpu", "smoke")]]
+    for name, p in report_names(st).items():     # a variant of settings.ini has its own runs; unrun, it has no page
+        runs = [("cpu", name), *[(prof, f"{name}-{prof}") for prof in st.profile_names if prof not in ("cpu", "smoke")]]
         found = False
-        for prof, label in variants:
-            d = st.runs_dir / run_dirname(p.stem, prof)
-            if (d / f"{p.stem}.ipynb").is_file() and (d / "run.json").is_file():
+        for prof, label in runs:
+            d = st.runs_dir / run_dirname(name, prof)
+            if (d / f"{name}.ipynb").is_file() and (d / "run.json").is_file():
                 run = json.loads((d / "run.json").read_text())
-                pages.append(Page(d / f"{p.stem}.ipynb", f"reports/{label}.html", "Reports", st.reports_dir, run)); found = True
-        if not found: pages.append(Page(p, f"reports/{p.stem}.html", "Reports", st.reports_dir))
+                pages.append(Page(d / f"{name}.ipynb", f"reports/{label}.html", "Reports", st.reports_dir, run)); found = True
+        if not found and name not in st.variants: pages.append(Page(p, f"reports/{name}.html", "Reports", st.reports_dir))
     for pg in pages:  # reports are named CHAPTER_*: group them under their chapter's name
         if pg.group == "Reports": pg.group = report_group(Path(pg.out).stem.split("-")[0])
     return pages

@@ -27,8 +27,9 @@ from .results import RUN_DIR_ENV
 from .settings import Settings, load_settings
 
 # %% auto #0
-__all__ = ['EVIDENCE_PROFILE', 'RunnerError', 'ReportFailed', 'Param', 'Report', 'load_report', 'list_reports', 'get_report',
-           'coerce_value', 'resolve_parameters', 'run_dirname', 'git_info', 'run_report', 'write_index', 'reproduce']
+__all__ = ['EVIDENCE_PROFILE', 'RunnerError', 'ReportFailed', 'Param', 'Report', 'load_report', 'report_names', 'list_reports',
+           'get_report', 'coerce_value', 'resolve_parameters', 'run_dirname', 'git_info', 'compact_streams',
+           'run_report', 'write_index', 'reproduce']
 
 # %% ../nbs/05_runner.ipynb #2c1ac79e
 class RunnerError(ValueError):
@@ -58,6 +59,8 @@ class Report:
     title: str
     description: str
     params: dict = field(default_factory=dict)
+    fixed: dict = field(default_factory=dict)   # a variant's parameters, already converted to their types
+    variant_of: str | None = None               # the report whose notebook a variant runs
 
 # %% ../nbs/05_runner.ipynb #b8adf38a
 _TYPES = {"int": int, "float": float, "str": str, "bool": bool}
@@ -91,19 +94,39 @@ def load_report(path: Path) -> Report:
     title, desc = _title_desc(nb)
     return Report(path.stem, path, title, desc, params)
 
-def list_reports(settings: Settings | None = None) -> list[Report]:
-    "Every registered report, sorted by name."
+def report_names(settings: Settings | None = None) -> dict:
+    "Every registered report name, sorted, with the notebook it runs: the report notebooks and the variants of settings.ini."
     st = settings or load_settings()
-    paths = sorted(p for p in st.reports_dir.glob("*.ipynb") if not p.name.startswith(("_", ".")))
-    return [load_report(p) for p in paths]
+    names = {p.stem: p for p in sorted(st.reports_dir.glob("*.ipynb")) if not p.name.startswith(("_", "."))}
+    for v in st.variants:
+        if v in names: raise RunnerError(f"variant {v!r} in settings.ini has the name of a report notebook; rename one of them")
+    # a variant of a notebook this reports folder lacks (a private DRIFT_NB_REPORTS_DIR) is not registered there
+    return dict(sorted({**names, **{v: names[s["notebook"]] for v, s in st.variants.items() if s["notebook"] in names}}.items()))
+
+def list_reports(settings: Settings | None = None) -> list[Report]:
+    "Every registered report (variants included), sorted by name."
+    st = settings or load_settings()
+    return [get_report(n, st) for n in report_names(st)]
 
 def get_report(name: str, settings: Settings | None = None) -> Report:
-    "The report called `name`, or a `RunnerError` listing the registered ones."
+    "The report called `name` (a notebook or a variant), or a `RunnerError` listing the registered ones."
     st = settings or load_settings()
-    names = [p.stem for p in sorted(st.reports_dir.glob("*.ipynb")) if not p.name.startswith(("_", "."))]
+    names = report_names(st)
+    if name in st.variants and name not in names:
+        raise RunnerError(f"variant {name!r} runs notebook {st.variants[name]['notebook']!r}, which is not a report notebook in "
+                          f"{st.reports_dir}; report notebooks: {', '.join(n for n in names if n not in st.variants)}")
     if name not in names:
         raise RunnerError(f"unknown report {name!r}; registered reports: {', '.join(names) or '(none)'}")
-    return load_report(st.reports_dir / f"{name}.ipynb")
+    rep = load_report(names[name])
+    if name not in st.variants: return rep
+    raw = st.variants[name]["params"]
+    bad = [k for k in raw if k not in rep.params or k == "profile"]
+    if bad:
+        raise RunnerError(f"variant {name!r} fixes {bad[0]!r}, which is not a parameter of report {rep.name!r}; valid: "
+                          + ", ".join(p for p in rep.params if p != "profile"))
+    fixed = {k: coerce_value(rep.params[k], v) for k, v in raw.items()}
+    label = ", ".join(f"{k} = {v}" for k, v in fixed.items())
+    return Report(name, rep.path, f"{rep.title} ({label})", rep.description, rep.params, fixed, rep.name)
 
 # %% ../nbs/05_runner.ipynb #c9a9fac8
 _TRUE, _FALSE = ("true", "1", "yes", "on"), ("false", "0", "no", "off")
@@ -138,6 +161,12 @@ def resolve_parameters(report: Report, profile: str, overrides: dict | None = No
     if "profile" in overrides: raise RunnerError("give the profile with --profile, not -p profile")
     params = {n: p.default for n, p in report.params.items()}
     params.update({k: coerce_value(report.params[k], v) for k, v in prof.items() if k in report.params})
+    fixed_over = [k for k in overrides if k in report.fixed]
+    if fixed_over:
+        k = fixed_over[0]
+        raise RunnerError(f"parameter {k!r} is fixed to {report.fixed[k]!r} by variant {report.name!r}; "
+                          f"to choose it, run report {report.variant_of!r}")
+    params.update(report.fixed)
     params.update({k: coerce_value(report.params[k], v) for k, v in overrides.items()})
     params["profile"] = profile
     if "device" in params:  # a run meant for a GPU must not start on a machine without one
@@ -175,6 +204,33 @@ def _swap_in(staged: Path, final: Path, trash_dir: Path) -> None:
     final.parent.mkdir(parents=True, exist_ok=True)
     staged.rename(final)
     if old is not None: shutil.rmtree(old, ignore_errors=True)
+
+def _terminal_text(text: str) -> str:
+    "What a terminal shows after printing `text`: each line's carriage returns overwrite it; blank lines go."
+    lines = []
+    for line in text.split("\n"):
+        shown = ""
+        for seg in line.split("\r"):           # a segment overwrites the start of what is on the line
+            shown = seg + shown[len(seg):]
+        if shown.strip(): lines.append(shown.rstrip())
+    return "\n".join(lines) + ("\n" if lines else "")
+
+def compact_streams(nb) -> int:
+    "Merge each code cell's consecutive stdout/stderr outputs into one, as a terminal would show them; return how many outputs were dropped."
+    dropped = 0
+    for cell in nb.cells:
+        if cell.cell_type != "code": continue
+        out = []
+        for o in cell.get("outputs", []):
+            if o.get("output_type") == "stream" and out and out[-1].get("output_type") == "stream" and out[-1].get("name") == o.get("name"):
+                out[-1]["text"] = out[-1]["text"] + o["text"]; dropped += 1
+            else: out.append(o)
+        for o in out:
+            if o.get("output_type") == "stream": o["text"] = _terminal_text(o["text"])
+        kept = [o for o in out if not (o.get("output_type") == "stream" and not o["text"])]
+        dropped += len(out) - len(kept)
+        cell.outputs = kept
+    return dropped
 
 def _outputs(d: Path, sub: str, suffix: str) -> list[str]:
     return sorted(p.relative_to(d).as_posix() for p in (d / sub).glob(f"*{suffix}")) if (d / sub).is_dir() else []
@@ -289,6 +345,9 @@ def run_report(name: str, overrides: dict | None = None, profile: str | None = N
             if v is None: os.environ.pop(k, None)
             else: os.environ[k] = v
     meta["wall_time_s"] = time.perf_counter() - t0
+    executed = nbformat.read(out_nb, as_version=4)
+    compact_streams(executed)
+    atomic_write_text(out_nb, nbformat.writes(executed))
     manifest = staged / RUN_MANIFEST  # written by drift_nb.cache inside the kernel, one record per model
     meta["models"] = json.loads(manifest.read_text()) if manifest.is_file() else []
     manifest.unlink(missing_ok=True)

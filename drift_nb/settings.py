@@ -64,6 +64,7 @@ class Settings:
     kernel: str
     cell_timeout: int
     profiles: dict = field(default_factory=dict)
+    variants: dict = field(default_factory=dict)   # name -> {"notebook": stem, "params": {key: raw string}}
 
     @property
     def profile_names(self) -> list[str]: return list(self.profiles)
@@ -85,12 +86,19 @@ def load_settings(root: str | Path | None = None) -> Settings:
     data = os.environ.get("DRIFT_NB_DATA") or main.get("data_dir", "")
     profiles = {s.split(":", 1)[1]: {k: _parse_value(v) for k, v in cp[s].items()}
                 for s in cp.sections() if s.startswith("profile:")}
+    variants = {}
+    for s in (s for s in cp.sections() if s.startswith("variant:")):
+        name, sec = s.split(":", 1)[1].strip(), dict(cp[s])
+        if not name or not sec.get("notebook", "").strip():
+            raise ValueError(f"settings section [{s}] needs a name and a `notebook = REPORT` key (the report notebook it runs)")
+        variants[name] = {"notebook": sec.pop("notebook").strip(), "params": {k: v.strip() for k, v in sec.items()}}
     st = Settings(root=root, reports_dir=_dir("reports_dir", "nbs/reports"), runs_dir=_dir("runs_dir", "papermill_runs"),
                   figures_dir=_dir("figures_dir", "figures"), docs_dir=_dir("docs_dir", "docs"),
                   data_dir=(root / data).resolve() if data else None,
                   cache_dir=_dir("cache_dir", ".cache/models"),
                   default_profile=main.get("default_profile", "cpu"), kernel=main.get("kernel", "python3"),
-                  cell_timeout=main.getint("cell_timeout", 3600), profiles=profiles)
+                  cell_timeout=main.getint("cell_timeout", 3600), profiles=profiles,
+                  variants=variants)
     st.profile(st.default_profile)  # the default must itself be a valid profile
     return st
 
