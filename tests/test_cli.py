@@ -198,16 +198,16 @@ def test_routec_mcmc_runs_at_smoke(sandbox):
     run = sandbox["runs"] / "routec_mcmc-smoke"
     import pandas as pd
     tab = pd.read_csv(run / "tables" / "mcmc_suite.csv")
-    assert set(tab["method"]) == {"baseline", "drope", "learned_drope", "learned_drope_softmin"} and len(tab) == 32
-    assert set(tab["mask"]) == {"center", "stripes"}   # the default half; the variant routec_mcmc_holes runs the rest
+    assert set(tab["method"]) == {"baseline", "drope", "learned_drope", "learned_drope_softmin"} and len(tab) == 16
+    assert set(tab["mask"]) == {"center"}   # the default occlusion; a variant per other occlusion runs the rest
     assert tab["n"].eq(4).all() and (tab["kind"] == "mcmc").all()
     _check_delta_acc_intervals(tab)
     cost = pd.read_csv(run / "tables" / "gibbs_cost.csv")
-    assert set(cost["mask"]) == {"center", "stripes"} and cost["tokens_equal_first"].eq(1).all()
+    assert set(cost["mask"]) == {"center"} and cost["tokens_equal_first"].eq(1).all()
     assert cost.groupby("mask")["speedup_vs_first"].first().eq(1).all()
     pol = pd.read_csv(run / "tables" / "mcmc_policies.csv")
-    assert set(pol["bitmask_policy"]) == {"any", "majority", "soft"} and len(pol) == 5   # majority has no stripes cell
-    assert len(pd.read_csv(run / "tables" / "token_kl.csv")) == 32
+    assert set(pol["bitmask_policy"]) == {"any", "majority", "soft"} and len(pol) == 3
+    assert len(pd.read_csv(run / "tables" / "token_kl.csv")) == 16
     goals = pd.read_csv(run / "tables" / "goals.csv")
     assert len(goals) == 2 and not goals.set_index("goal").filter(like=">= 64", axis=0)["met"].any()   # smoke uses 4 digits
     for f in ("mcmc_delta_acc_heatmap", "token_kl_margin", "mcmc_flip_rate_maps"):
@@ -216,9 +216,9 @@ def test_routec_mcmc_runs_at_smoke(sandbox):
 
 def test_report_variant_is_listed_and_its_fixed_parameters_cannot_be_overridden(sandbox):
     r = drift_nb("list")
-    assert r.returncode == 0 and "routec_mcmc_holes:" in r.stdout and "masks = random,multi_hole" in r.stdout, r.stdout
-    r = drift_nb("run", "routec_mcmc_holes", "--profile", "smoke", "-p", "masks", "center")
-    assert r.returncode == 2 and "fixed to 'random,multi_hole'" in r.stderr and "routec_mcmc" in r.stderr, r.stderr
+    assert r.returncode == 0 and "routec_mcmc_stripes:" in r.stdout and "masks = stripes" in r.stdout, r.stdout
+    r = drift_nb("run", "routec_mcmc_stripes", "--profile", "smoke", "-p", "masks", "center")
+    assert r.returncode == 2 and "fixed to 'stripes'" in r.stderr and "routec_mcmc" in r.stderr, r.stderr
     for d in sandbox.values(): assert tree(d) == [], f"{d} must stay empty"
     r = drift_nb("run", "routec_mcmc", "--profile", "smoke", "-p", "masks", "center,donut", "--no-progress", timeout=900)
     assert r.returncode != 0 and "donut" in r.stderr and "multi_hole" in r.stderr, r.stderr[-2000:]
