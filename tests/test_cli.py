@@ -217,6 +217,9 @@ def test_routec_mcmc_runs_at_smoke(sandbox):
 def test_report_variant_is_listed_and_its_fixed_parameters_cannot_be_overridden(sandbox):
     r = drift_nb("list")
     assert r.returncode == 0 and "routec_mcmc_stripes:" in r.stdout and "masks = stripes" in r.stdout, r.stdout
+    assert "routec_key_test_stripes:" in r.stdout and "key_mcmc_masks = stripes" in r.stdout, r.stdout
+    r = drift_nb("run", "routec_key_test_stripes", "--profile", "smoke", "-p", "key_mcmc_masks", "center")
+    assert r.returncode == 2 and "fixed to 'stripes'" in r.stderr and "routec_key_test" in r.stderr, r.stderr
     r = drift_nb("run", "routec_mcmc_stripes", "--profile", "smoke", "-p", "masks", "center")
     assert r.returncode == 2 and "fixed to 'stripes'" in r.stderr and "routec_mcmc" in r.stderr, r.stderr
     for d in sandbox.values(): assert tree(d) == [], f"{d} must stay empty"
