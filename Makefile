@@ -39,7 +39,7 @@ nbtest: $(STAMP)
 	$(BIN)/nbdev-test --n-workers 2
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2
+	$(BIN)/python -m pytest -q -n 2 --durations=15
 
 docs: $(STAMP)
 	$(BIN)/drift-nb docs
