@@ -29,9 +29,9 @@ from .pipeline import RouteCModels, key_test_solvers
 from .pipeline import mcmc_solver, net_solver
 
 # %% auto #0
-__all__ = ['SUITE_V2_MODES', 'STRIPES_AWARE_MASKS', 'ROUTE_B', 'ExtraNets', 'train_extra_nets', 'train_b2', 'suite_solvers',
-           'mcmc_solvers', 'policy_solvers', 'flip_rate_map', 'run_suite', 'throughput', 'speed_table', 'ood_matrix',
-           'gate_maps', 'suite_goals', 'seed_spread', 'goals_over_seeds']
+__all__ = ['SUITE_V2_MODES', 'STRIPES_AWARE_MASKS', 'ROUTE_B', 'HEADLINE', 'ExtraNets', 'train_extra_nets', 'train_b2',
+           'suite_solvers', 'mcmc_solvers', 'policy_solvers', 'flip_rate_map', 'run_suite', 'throughput', 'speed_table',
+           'ood_matrix', 'gate_maps', 'suite_goals', 'seed_spread', 'goals_over_seeds']
 
 # %% ../../nbs/routec/12_suite.ipynb #c487ccea
 SUITE_V2_MODES = ("soft", "hard")
@@ -331,6 +331,9 @@ def suite_goals(tab: pd.DataFrame, speed: pd.DataFrame, *, v2_ref: str = "ood_ra
     return pd.DataFrame(rows)
 
 # %% ../../nbs/routec/12_suite.ipynb #45f76203
+HEADLINE = ("amortized", "amortized_maskonly", "iterative", "evidence_unknown", "evidence_all", "v2_soft", "v2_hard",
+            "ood_random")
+
 def seed_spread(tabs: dict) -> pd.DataFrame:
     "`{seed: suite table}` -> per (method, mask, noise): Δacc per seed (columns `seed_<s>`), mean / min / max / sd over seeds, seeds with CI above 0."
     if len(tabs) < 1: raise ValueError("tabs is empty: pass {seed: table}")
