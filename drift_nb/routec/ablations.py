@@ -26,7 +26,8 @@ from .pipeline import mcmc_solver, net_solver
 
 # %% auto #0
 __all__ = ['D4_ORDER', 'AUGMENTS', 'VARIANT_KEYS', 'd4_transform', 'd4_augment', 'D4InpaintTrainer', 'train_inpaint_variants',
-           'evaluate_many', 'paired_delta', 'masked_bit_calibration', 'gate_weights']
+           'train_variant_seeds', 'evaluate_many', 'paired_delta', 'verdicts_over_seeds', 'masked_bit_calibration',
+           'gate_weights']
 
 # %% ../../nbs/routec/13_ablations.ipynb #09a2189f
 D4_ORDER = 8
@@ -88,10 +89,13 @@ def _variant(spec: dict) -> dict:
 
 @cached("routec.inpaint_variants")
 def train_inpaint_variants(models, variants: dict, *, steps: int, x_train: torch.Tensor, y_train: torch.Tensor,
-                           batch_size: int | None = None, progress: bool = False):
-    "Train one InpaintNet per `{name: spec}` with the frozen modules of `models` (a `RouteCModels`); -> (nets, timings DataFrame, histories)."
+                           batch_size: int | None = None, seed: int | None = None, progress: bool = False):
+    "Train one InpaintNet per `{name: spec}` with the frozen modules of `models` (a `RouteCModels`), seeded by `seed` (default: the pipeline's); -> (nets, timings DataFrame, histories)."
     if steps is None or steps < 1: raise ValueError(f"steps must be a positive int, got {steps}")
+    if seed is not None and not (isinstance(seed, (int, np.integer)) and seed >= 0):
+        raise ValueError(f"seed must be a non-negative int or None (the pipeline's seed), got {seed!r}")
     cfg = models.config
+    seed = cfg.seed if seed is None else int(seed)
     dev = next(models.ae.parameters()).device
     specs = {name: _variant(spec) for name, spec in variants.items()}
     xtr, ytr = x_train.to(dev), y_train.to(dev)
@@ -99,17 +103,33 @@ def train_inpaint_variants(models, variants: dict, *, steps: int, x_train: torch
     nets, rows, hist = {}, [], {}
     for name, v in specs.items():
         t = time.perf_counter()
-        net = InpaintNet(cfg.k, cfg.inpaint_hidden, padding=v["padding"]).to(dev)
+        with torch.random.fork_rng(devices=[]):   # initial weights from the seed, not from whatever ran before
+            torch.manual_seed(seed)
+            net = InpaintNet(cfg.k, cfg.inpaint_hidden, padding=v["padding"]).to(dev)
         kw = dict(decoder=models.ae.decoder if v["beta_obs"] else None, local_predictor=models.local if v["alpha_core"] else None,
                   classifier=models.classifier if v["gamma_cls"] else None, alpha_core=v["alpha_core"], beta_obs=v["beta_obs"],
-                  gamma_cls=v["gamma_cls"], obs_kind=v["obs_kind"], obs_sigma=cfg.obs_sigma, mask_types=v["mask_types"], seed=cfg.seed)
+                  gamma_cls=v["gamma_cls"], obs_kind=v["obs_kind"], obs_sigma=cfg.obs_sigma, mask_types=v["mask_types"], seed=seed)
         tr = (D4InpaintTrainer if v["augment"] == "d4" else InpaintTrainer)(net, **kw)
         hist[name] = tr.train(ztr, xtr, ytr, steps=steps, batch_size=batch_size or cfg.batch_size, progress=progress)
         nets[name] = net.eval().requires_grad_(False)
-        rows.append({"variant": name, **{k: (",".join(x) if k == "mask_types" else x) for k, x in v.items()},
+        rows.append({"variant": name, "seed": seed, **{k: (",".join(x) if k == "mask_types" else x) for k, x in v.items()},
                      "steps": steps, "train_seconds": time.perf_counter() - t,
                      "final_bit_acc": float(hist[name]["bit_acc"].tail(max(1, steps // 10)).mean())})
     return nets, pd.DataFrame(rows), hist
+def train_variant_seeds(models, variants: dict, seeds, *, steps: int, x_train: torch.Tensor, y_train: torch.Tensor,
+                        batch_size: int | None = None, progress: bool = False, cache=None):
+    "Every variant trained once per seed, one cached `train_inpaint_variants` call per (variant, seed); -> ({(name, seed): net}, timings DataFrame)."
+    seeds = [int(s) for s in seeds]
+    if not seeds: raise ValueError("seeds must list at least one seed, got none")
+    if len(set(seeds)) != len(seeds): raise ValueError(f"seeds must be distinct, got {seeds}")
+    nets, tabs = {}, []
+    for s in seeds:
+        for name, spec in variants.items():
+            n, t, _ = train_inpaint_variants(models, {name: spec}, steps=steps, x_train=x_train, y_train=y_train,
+                                             batch_size=batch_size, seed=s, progress=progress, cache=cache)
+            nets[(name, s)] = n[name]; tabs.append(t)
+    return nets, pd.concat(tabs, ignore_index=True)
+
 
 # %% ../../nbs/routec/13_ablations.ipynb #667656a8
 def evaluate_many(solvers, ae, classifier, x: torch.Tensor, y: torch.Tensor, *, masks, noises, policy: str = "any",
@@ -143,6 +163,18 @@ def paired_delta(per_sample: dict, a: str, b: str) -> pd.DataFrame:
                      "delta_acc_b": float(pb["delta_acc"].mean()), "diff": mu, "diff_ci_low": lo, "diff_ci_high": hi,
                      "verdict": ("a better" if lo > 0 else "b better" if hi < 0 else "no significant difference")})
     return pd.DataFrame(rows)
+def verdicts_over_seeds(pairs: pd.DataFrame) -> pd.DataFrame:
+    "Per (a, b, mask, noise) of `paired_delta` tables stacked with a `seed` column: how many seeds say each verdict, and whether they all agree."
+    need = {"a", "b", "mask", "noise", "seed", "diff", "verdict"}
+    if missing := need - set(pairs.columns): raise ValueError(f"pairs lacks columns {sorted(missing)}; it needs {sorted(need)}")
+    def one(g):
+        n, better, worse = len(g), int((g["verdict"] == "a better").sum()), int((g["verdict"] == "b better").sum())
+        return pd.Series({"n_seeds": n, "diff_min": g["diff"].min(), "diff_max": g["diff"].max(), "seeds_a_better": better,
+                          "seeds_b_better": worse, "over_seeds": ("a better on every seed" if better == n else
+                                                                  "b better on every seed" if worse == n else
+                                                                  "mixed" if better and worse else "not on every seed")})
+    return pairs.groupby(["a", "b", "mask", "noise"], sort=False).apply(one, include_groups=False).reset_index()
+
 
 # %% ../../nbs/routec/13_ablations.ipynb #fcfa3ca5
 @torch.no_grad()
