@@ -103,6 +103,12 @@ def test_routec_key_test_runs_at_smoke(sandbox):
     assert key.query("kind == 'mcmc'")["n"].eq(4).all() and key.query("kind == 'amortized'")["n"].eq(64).all()
     assert {"speed.csv", "key_test_vs_design.csv", "iterative_steps.csv"} <= set(p.name for p in (run / "tables").iterdir())
     assert (run / "figures" / "delta_acc_vs_design.png").is_file()
+    # the speed-up compares each method with baseline on the configurations both ran (stripes here), not over all four
+    speed = pd.read_csv(run / "tables" / "speed.csv").set_index("method")
+    am_shared = key.query("method == 'amortized' and mask == 'stripes'")["runtime_ms_p50"].median()
+    assert speed.loc["amortized", "ms_p50_shared"] == pytest.approx(am_shared)
+    assert speed.loc["amortized", "speedup_vs_baseline"] == pytest.approx(speed.loc["baseline", "ms_p50"] / am_shared)
+    assert speed.loc["baseline", "speedup_vs_baseline"] == pytest.approx(1.0)
 
 
 def _has_cuda():

@@ -1,4 +1,4 @@
-"""D4 augmentation of latent grids, training many InpaintNet variants from one trained pipeline, paired differences between methods on identical draws, and the MCMC and calibration helpers of the ablations report.
+"""D4 augmentation of latent grids, training many InpaintNet variants from one trained pipeline, paired differences between methods on identical draws, and the MCMC and calibration helpers of the three ablation reports (routec_gamma_sweep, routec_ablations, routec_ablations_energy).
 
 Docs: https://drift-nb.github.io/drift_nb/routec/ablations.html.md"""
 
