@@ -5,10 +5,12 @@ BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.drift_nb-installed
 PROFILE ?= cpu
 
-.PHONY: help venv reproduce test sync-check nbtest pytest docs docs-quarto clean
+.PHONY: help venv reproduce train models test sync-check nbtest pytest docs docs-quarto clean
 
 help:
-	@echo "make reproduce   create .venv if missing, run every report at PROFILE=$(PROFILE)"
+	@echo "make reproduce   create .venv if missing, run every report at PROFILE=$(PROFILE) (committed weights in models/ are loaded, not retrained)"
+	@echo "make train       retrain every model spec at PROFILE=$(PROFILE) into models/ (resumable: make train RESUME=1)"
+	@echo "make models      list the model specs, where their weights are and whether they still match the code"
 	@echo "make test        create .venv if missing, export sync check, nbdev-test, pytest, docs build"
 	@echo "make docs        build the offline docs site into docs/ (no Quarto needed)"
 	@echo "make docs-quarto nbdev-docs, for machines with Quarto"
@@ -24,6 +26,12 @@ venv: $(STAMP)
 
 reproduce: $(STAMP)
 	$(BIN)/drift-nb reproduce --profile $(PROFILE)
+
+train: $(STAMP)
+	$(BIN)/drift-nb train --all --profile $(PROFILE) $(if $(RESUME),--resume,)
+
+models: $(STAMP)
+	$(BIN)/drift-nb models
 
 test: sync-check nbtest pytest docs
 

@@ -102,14 +102,14 @@ def tensor_digest(*tensors: torch.Tensor) -> str:
 # %% ../nbs/08_cache.ipynb #a0f09752
 NO_CACHE_ENV = "DRIFT_NB_NO_CACHE"
 RUN_MANIFEST = "models.json"
-STATUSES = ("trained", "loaded", "retrained", "uncached")
+STATUSES = ("trained", "loaded", "retrained", "uncached", "committed")
 
 class CacheCorrupt(RuntimeError):
     "A cache entry failed its checks; it is never loaded."
 
 @dataclass
 class CacheRecord:
-    "What happened to one model in a run: trained, loaded from the cache, retrained (corrupt entry) or uncached."
+    "What happened to one model in a run: trained, loaded from the cache, retrained (corrupt entry), uncached, or committed weights loaded."
     name: str
     key: str
     status: str

@@ -1,4 +1,4 @@
-"""Save and load models with their configuration, and resume training exactly where it stopped.
+"""Save and load models with their configuration, and resume training exactly where it stopped. The training loop that uses them is in `drift_nb.training`.
 
 Docs: https://drift-nb.github.io/drift_nb/checkpoint.html.md"""
 
@@ -12,18 +12,16 @@ import random
 import re
 import warnings
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 import torch
-from tqdm.auto import tqdm
 
 from .core import atomic_torch_save, atomic_write, canonical_json, check_choice, config_hash
 
 # %% auto #0
-__all__ = ['CHECKPOINT_FORMAT', 'LOAD_MODES', 'STEP_FILE', 'RESUME_MODES', 'ConfigMismatchError', 'rng_state', 'set_rng_state',
-           'save_checkpoint', 'load_checkpoint', 'step_checkpoint_path', 'save_step_checkpoint', 'list_checkpoints',
-           'latest_checkpoint', 'fit', 'batch_indices']
+__all__ = ['CHECKPOINT_FORMAT', 'LOAD_MODES', 'STEP_FILE', 'ConfigMismatchError', 'rng_state', 'set_rng_state', 'save_checkpoint',
+           'load_checkpoint', 'step_checkpoint_path', 'save_step_checkpoint', 'list_checkpoints', 'latest_checkpoint']
 
 # %% ../nbs/02_checkpoint.ipynb #588adaba
 CHECKPOINT_FORMAT = 1
@@ -121,49 +119,3 @@ def latest_checkpoint(ckpt_dir: str | Path) -> Path | None:
     "The newest step file in `ckpt_dir`, or None."
     cks = list_checkpoints(ckpt_dir)
     return cks[-1][1] if cks else None
-
-# %% ../nbs/02_checkpoint.ipynb #e93647be
-RESUME_MODES = LOAD_MODES
-
-def fit(model: torch.nn.Module, optimizer, loss_fn: Callable, n_steps: int, *, config: Any,
-        scheduler=None, ckpt_dir: str | Path | None = None, ckpt_every: int = 0, resume: bool = False,
-        resume_mode: str = "resume", resume_from: str | Path | None = None, grad_clip: float | None = None,
-        after_step: Callable | None = None, state=None, desc: str = "train", progress: bool = True) -> list[dict]:
-    "Train for `n_steps` steps of `loss_fn(model, step)`; save immutable step files in `ckpt_dir` every `ckpt_every`; resume."
-    check_choice("resume_mode", resume_mode, RESUME_MODES)
-    start, history = 0, []
-    if resume:
-        if ckpt_dir is None and resume_from is None: raise ValueError("resume=True needs ckpt_dir or resume_from")
-        src = Path(resume_from) if resume_from is not None else latest_checkpoint(ckpt_dir)
-        if src is not None:
-            meta = load_checkpoint(src, model, config, optimizer=optimizer, scheduler=scheduler, mode=resume_mode)
-            start, history = meta["step"], meta["history"]
-            if state is not None and resume_mode == "resume": state.load_state_dict(meta["extra"]["state"])
-    model.train()
-    bar = tqdm(range(start, n_steps), desc=desc, disable=not progress, initial=start, total=n_steps, leave=False)
-    for step in bar:
-        out = loss_fn(model, step)
-        loss, logs = (out if isinstance(out, tuple) else (out, {}))
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if grad_clip: logs = {**logs, "grad_norm": torch.nn.utils.clip_grad_norm_(model.parameters(), grad_clip)}
-        optimizer.step()
-        if scheduler is not None: scheduler.step()
-        if after_step is not None: after_step(model, step)
-        rec = {"step": step, "loss": float(loss.detach()), **{k: float(v) for k, v in logs.items()}}
-        history.append(rec)
-        if step % 10 == 0: bar.set_postfix(loss=f"{rec['loss']:.4f}")
-        done = step + 1
-        if ckpt_dir is not None and ckpt_every and (done % ckpt_every == 0 or done == n_steps):
-            save_step_checkpoint(ckpt_dir, model, config, optimizer=optimizer, scheduler=scheduler, step=done, history=history,
-                                 extra={"state": state.state_dict()} if state is not None else None)
-    model.eval()
-    return history
-
-# %% ../nbs/02_checkpoint.ipynb #a7440d33
-def batch_indices(n: int, batch_size: int, step: int, seed: int = 0) -> torch.Tensor:
-    "Indices of batch `step` of an epoch-wise shuffled pass over `n` items: a pure function of its arguments."
-    per_epoch = max(1, n // batch_size)
-    epoch, b = divmod(int(step), per_epoch)
-    g = torch.Generator().manual_seed(int(seed) * 1_000_003 + epoch)
-    return torch.randperm(n, generator=g)[b * batch_size:(b + 1) * batch_size]

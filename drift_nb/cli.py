@@ -19,7 +19,7 @@ __all__ = ['CACHE_ACTIONS', 'main']
 # %% ../nbs/06_cli.ipynb #fe0ae742
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="drift-nb", description="Run drift_nb's parameterized reports and build its docs.")
-    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{list,run,reproduce,goals,compare,cache,docs}")
+    sub = ap.add_subparsers(dest="cmd", required=True, metavar="{list,run,reproduce,goals,compare,models,train,cache,docs}")
     sub.add_parser("list", help="every registered report, its description and parameters")
     r = sub.add_parser("run", help="execute one report into papermill_runs/NAME/")
     r.add_argument("name", help="report name (see `drift-nb list`)")
@@ -36,6 +36,16 @@ def _parser() -> argparse.ArgumentParser:
     c = sub.add_parser("compare", help="line up the tables of two runs: largest differences, inside or outside the 95%% intervals")
     c.add_argument("run_a", help="a run folder (papermill_runs/NAME) or FOLDER@REV, the folder as committed at git revision REV")
     c.add_argument("run_b", help="the same forms as run_a")
+    m = sub.add_parser("models", help="every model spec: parameters, steps, where its weights are, whether they still match the code")
+    m.add_argument("--no-check", action="store_true", help="do not load committed weights to recompute their fingerprints")
+    t = sub.add_parser("train", help="train model specs into models/NAME (resumable; run under torchrun for several processes)")
+    t.add_argument("names", nargs="*", metavar="NAME", help="model names (see `drift-nb models`)")
+    t.add_argument("--all", action="store_true", help="every registered model, dependencies first")
+    t.add_argument("--profile", default="cpu", help="smoke | cpu | gpu (default cpu: the committed weights)")
+    t.add_argument("--resume", action="store_true", help="continue a killed run from its last checkpoint")
+    t.add_argument("--device", default="auto", help="auto | cpu | cuda")
+    t.add_argument("--ckpt-minutes", type=float, default=5.0, help="minutes between checkpoints of the training state")
+    t.add_argument("--no-progress", action="store_true")
     k = sub.add_parser("cache", help="list the model cache's entries, or clear it")
     k.add_argument("action", nargs="?", default="list", choices=CACHE_ACTIONS, help="list (default) | clear")
     d = sub.add_parser("docs", help="build the offline docs site (no Quarto needed) and README.md")
@@ -55,6 +65,33 @@ def _cache(action: str) -> None:
     print(e.to_string(index=False, float_format=lambda v: f"{v:.2f}"))
     print(f"[drift-nb] {len(e)} entries, {e['size_mb'].sum():.1f} MiB in {mc.root}"
           + (f"; {int((e['status'] != 'ok').sum())} corrupt (retrained when next needed)" if (e["status"] != "ok").any() else ""))
+
+def _models(check: bool) -> None:
+    from drift_nb.training import models_table
+    t = models_table(check=check)
+    if t.empty: print("[drift-nb] no model specs registered"); return
+    print(t.drop(columns=["entries"]).to_string(index=False, float_format=lambda v: f"{v:.2f}"))
+    print(f"[drift-nb] {len(t)} models; {int((t['where'] == 'committed').sum())} committed "
+          f"({t['size_mb'].sum():.1f} MiB of weights), {int(t['matches'].str.startswith('no').sum())} no longer match their code")
+
+def _train(args) -> None:
+    import os
+    from drift_nb.core import check_choice
+    from drift_nb.training import ModelError, TRAIN_PROFILES, get_spec, specs, train_model, with_deps, world
+    check_choice("profile", args.profile, TRAIN_PROFILES)
+    if args.all == bool(args.names): raise RunnerError("name the models to train, or pass --all (not both)")
+    for n in args.names: get_spec(n)
+    names = list(specs()) if args.all else args.names
+    order = [n for n in with_deps(names) if n in names]
+    if int(os.environ.get("WORLD_SIZE", "1")) > 1 and world()[1] == 1:   # started by torchrun
+        import torch, torch.distributed as dist
+        cuda = args.device != "cpu" and torch.cuda.is_available()
+        if cuda: torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", "0")))
+        dist.init_process_group("nccl" if cuda else "gloo")
+    for n in order:
+        d = train_model(n, profile=args.profile, resume=args.resume, device=args.device, progress=not args.no_progress,
+                        ckpt_seconds=60 * args.ckpt_minutes)
+        if world()[0] == 0: print(f"[drift-nb] {n}: {d}")
 
 def _list() -> None:
     for rep in list_reports():
@@ -90,6 +127,11 @@ def main(argv: list[str] | None = None) -> int:
             try: print(compare_text(compare_runs(args.run_a, args.run_b)))
             except (ValueError, FileNotFoundError) as e: raise RunnerError(str(e)) from None
         elif args.cmd == "cache": _cache(args.action)
+        elif args.cmd == "models": _models(not args.no_check)
+        elif args.cmd == "train":
+            from drift_nb.training import ModelError
+            try: _train(args)
+            except (ModelError, ValueError) as e: raise RunnerError(str(e)) from None
         elif args.cmd == "docs":
             from drift_nb.docs import build_docs
             out = build_docs(args.out)

@@ -289,9 +289,12 @@ def _models_md(meta: dict) -> str:
     rows = "\n".join(f"| `{m['name']}` | {m['status']} | `{m['key']}` | {m['train_seconds']:.1f} | {m['load_seconds']:.2f} |"
                      + (f" {m['note']}" if m.get("note") else "") for m in ms)
     n_loaded = sum(m["status"] == "loaded" for m in ms)
-    return (f"## Models\n\n{len(ms)} models: {n_loaded} loaded from the model cache, {len(ms) - n_loaded} trained in this run. "
-            "Training seconds of a loaded model are those of the run that trained it.\n\n"
-            f"| model | status | cache key | training s | load s |\n|---|---|---|---|---|\n{rows}\n\n")
+    n_committed = sum(m["status"] == "committed" for m in ms)
+    return (f"## Models\n\n{len(ms)} models: {n_committed} committed weights from models/ (fingerprint checked), "
+            f"{n_loaded} loaded from the model cache, {len(ms) - n_loaded - n_committed} trained in this run. "
+            "Training seconds of a loaded or committed model are those of the run that trained it; for committed weights "
+            "the key is the configuration hash and the note says which commit and how many steps.\n\n"
+            f"| model | status | key | training s | load s |\n|---|---|---|---|---|\n{rows}\n\n")
 
 def _check_kernel(kernel: str) -> None:
     "Fail early, with the fix, when the Jupyter kernel papermill needs is missing."

@@ -17,7 +17,7 @@ __all__ = ['SETTINGS_FILE', 'DIR_KEYS', 'find_root', 'Settings', 'load_settings'
 
 # %% ../nbs/01_settings.ipynb #d0e34f27
 SETTINGS_FILE = "settings.ini"
-DIR_KEYS = ("reports_dir", "runs_dir", "figures_dir", "docs_dir", "data_dir", "cache_dir")
+DIR_KEYS = ("reports_dir", "runs_dir", "figures_dir", "docs_dir", "data_dir", "cache_dir", "models_dir", "train_dir")
 
 def _is_root(d: Path) -> bool:
     f = d / SETTINGS_FILE
@@ -65,6 +65,8 @@ class Settings:
     cell_timeout: int
     profiles: dict = field(default_factory=dict)
     variants: dict = field(default_factory=dict)   # name -> {"notebook": stem, "params": {key: raw string}}
+    models_dir: Path | None = None   # committed trained weights (drift_nb.training)
+    train_dir: Path | None = None    # resumable state of `drift-nb train` runs, outside the work tree
 
     @property
     def profile_names(self) -> list[str]: return list(self.profiles)
@@ -75,6 +77,10 @@ class Settings:
             raise ValueError(f"unknown profile {name!r}; valid profiles: {', '.join(self.profiles)}")
         return dict(self.profiles[name])
 
+def _user_cache() -> Path:
+    "The user's cache folder: `$XDG_CACHE_HOME`, else ~/.cache."
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+
 def load_settings(root: str | Path | None = None) -> Settings:
     "Read `settings.ini` of the checkout at `root` (found with `find_root` when omitted)."
     root = Path(root).resolve() if root else find_root()
@@ -82,7 +88,7 @@ def load_settings(root: str | Path | None = None) -> Settings:
     main = cp["drift_nb"]
     def _dir(key, default):
         v = os.environ.get(f"DRIFT_NB_{key.upper()}", main.get(key, default) or "")
-        return (root / v).resolve() if v else None
+        return (root / os.path.expanduser(v)).resolve() if v else None
     data = os.environ.get("DRIFT_NB_DATA") or main.get("data_dir", "")
     profiles = {s.split(":", 1)[1]: {k: _parse_value(v) for k, v in cp[s].items()}
                 for s in cp.sections() if s.startswith("profile:")}
@@ -98,7 +104,8 @@ def load_settings(root: str | Path | None = None) -> Settings:
                   cache_dir=_dir("cache_dir", ".cache/models"),
                   default_profile=main.get("default_profile", "cpu"), kernel=main.get("kernel", "python3"),
                   cell_timeout=main.getint("cell_timeout", 3600), profiles=profiles,
-                  variants=variants)
+                  variants=variants, models_dir=_dir("models_dir", "models"),
+                  train_dir=_dir("train_dir", "") or _user_cache() / "drift_nb" / "train")
     st.profile(st.default_profile)  # the default must itself be a valid profile
     return st
 

@@ -15,7 +15,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..cache import cached
-from ..checkpoint import fit
+from ..training import fit
 from ..core import get_device, seed_everything
 from ..nn import count_params
 from .mdlm import (BubbleDenoiser, DenoiserConfig, LOGLINEAR_EPS, MaskedDiffusion, TrainConfig, _batch, _pad_like,

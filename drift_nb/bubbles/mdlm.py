@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..cache import cached
-from ..checkpoint import batch_indices, fit
+from ..training import batch_indices, fit
 from ..core import get_device, seed_everything
 from ..nn import TokenTransformer, TransformerConfig, count_params
 from .plans import (EDGE_MASK, EDGE_NONE, EDGE_PAD, EDGE_PAIRS, EDGE_VOCAB, IS_NODE, N_SLOTS, NODE_MASK,

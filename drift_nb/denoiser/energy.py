@@ -17,7 +17,7 @@ import torch.nn.functional as F
 from scipy.stats import mannwhitneyu, norm
 
 from ..cache import cached, tensor_digest
-from ..checkpoint import batch_indices, fit
+from ..training import batch_indices, fit
 from ..core import check_choice, config_hash, rand_on, randint_on, seed_everything
 from .corruption import CORRUPTION_KINDS, corrupt, sample_sigma
 from .data import PAD, check_batch

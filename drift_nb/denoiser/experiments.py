@@ -89,6 +89,12 @@ class SeedModels:
 def train_seed(train: torch.Tensor, seed: int, *, train_scale: float = 1.0, device: str = "auto", progress: bool = True,
                cache=None, cfg: DenoiserConfig | None = None) -> SeedModels:
     "Train (or load) V1, the autoregressive baseline and the planner for one seed, at the design's budget times `train_scale`."
+    from drift_nb.denoiser.specs import seed_specs   # the chapter's model specs: committed weights in models/ when they match
+    got = seed_specs(train, seed, train_scale, cfg, device=device, progress=progress, cache=cache)
+    if got is not None:
+        return SeedModels(seed, got["universal"][0], got["autoregressive"][0], got["planner"][0],
+                          {"denoiser": got["universal"][1]["curve"], "autoregressive": got["autoregressive"][1]["curve"],
+                           "planner": got["planner"][1]["curve"]})
     cfg, tc = cfg or DenoiserConfig(), TrainConfig(seed=seed).scaled(train_scale)
     den, h_den = train_denoiser(train, cfg, tc, device=device, progress=progress, cache=cache)
     ar, h_ar = train_autoregressive(train, cfg, tc, device=device, progress=progress, cache=cache)

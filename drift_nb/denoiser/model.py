@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..cache import cached
-from ..checkpoint import batch_indices, fit
+from ..training import batch_indices, fit
 from ..core import get_device, seed_everything
 from .corruption import corrupt, sample_sigma
 from .data import BOS, MASK, MAX_LEN, PAD, VOCAB_SIZE

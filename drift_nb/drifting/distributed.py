@@ -16,18 +16,14 @@ import torch
 import torch.distributed as dist
 
 from ..core import seed_everything
+from ..training import world
 from .generator import DiTConfig, DiTGenerator
 from .train import DriftConfig, drift_field_loss, generate_batch, guidance_weight, sample_alpha
 
 # %% auto #0
-__all__ = ['CHECK_GEN', 'CHECK_CFG', 'world', 'gather_cat', 'shard_batch', 'distributed_drift_loss', 'synthetic_batch',
-           'one_step', 'main']
+__all__ = ['CHECK_GEN', 'CHECK_CFG', 'gather_cat', 'shard_batch', 'distributed_drift_loss', 'synthetic_batch', 'one_step', 'main']
 
 # %% ../../nbs/drifting/06_distributed.ipynb #3911e917
-def world() -> tuple[int, int]:
-    "(rank, world size) of this process; (0, 1) without an initialised process group."
-    return (dist.get_rank(), dist.get_world_size()) if dist.is_available() and dist.is_initialized() else (0, 1)
-
 def gather_cat(t: torch.Tensor, dim: int = 0) -> torch.Tensor:
     "Concatenate every rank's `t` along `dim` in rank order, keeping the graph (gradients flow back to each rank's slice)."
     if world()[1] == 1: return t

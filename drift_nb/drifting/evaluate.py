@@ -19,7 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..cache import cached
-from ..checkpoint import batch_indices, fit
+from ..training import GeneratorState, batch_indices, fit
 from ..core import check_choice, get_device, randint_on, seed_everything
 from ..results import proportion_ci
 
@@ -116,7 +116,7 @@ def train_classifier(images: torch.Tensor, labels: torch.Tensor, cfg: Classifier
         logits = m(shift_images(x[idx], max_shift, g))
         return F.cross_entropy(logits, y[idx]), {"acc": (logits.argmax(1) == y[idx]).float().mean(), "lr": sched.get_last_lr()[0]}
     hist = fit(model, opt, loss_fn, steps, config={"cfg": cfg, "steps": steps, "batch": batch, "lr": lr, "seed": seed},
-               scheduler=sched, desc="classifier", progress=progress)
+               scheduler=sched, state=GeneratorState(g), desc="classifier", progress=progress)
     return model.eval().requires_grad_(False), _history(hist)
 
 # %% ../../nbs/drifting/02_evaluate.ipynb #a7ed1bd8

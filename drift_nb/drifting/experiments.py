@@ -32,6 +32,13 @@ def chapter_nets(Xtr, Ytr, train_scale: float, classifier_steps: int = 1500, mae
                  progress: bool = False):
     "(classifier, MAE) for the MNIST reports: trained once, then loaded from the model cache by every report."
     f = min(1.0, max(train_scale, 0.1))
+    from drift_nb.drifting.specs import spec_nets   # the chapter's model specs: committed weights in models/ when they match
+    got = spec_nets(Xtr, Ytr, max(20, int(round(classifier_steps * f))), max(20, int(round(mae_steps * f))), device=device,
+                    progress=progress)
+    if got is not None:
+        clf, mae, hist = got
+        mae.cache_key = content_key(mae)
+        return clf, mae, hist
     clf, _ = train_classifier(Xtr, Ytr, ClassifierConfig(), steps=max(20, int(round(classifier_steps * f))), seed=0, device=device,
                               progress=progress, cache=True)
     mae, hist = train_mae(Xtr, MAEConfig(), steps=max(20, int(round(mae_steps * f))), seed=0, device=device, progress=progress, cache=True)

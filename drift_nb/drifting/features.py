@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..cache import cached
-from ..checkpoint import batch_indices, fit
+from ..training import batch_indices, fit
 from ..core import check_choice, get_device, rand_on, seed_everything
 from .field import compute_V, drift_loss
 

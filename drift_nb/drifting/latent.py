@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..cache import cached
-from ..checkpoint import batch_indices, fit
+from ..training import batch_indices, fit
 from ..core import get_device, seed_everything
 
 # %% auto #0

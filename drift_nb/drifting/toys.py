@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..checkpoint import fit
+from ..training import fit
 from ..core import check_choice, get_device, rand_on, randint_on, randn_on, seed_everything
 from ..results import mean_ci
 from .field import compute_V, drift_loss, drift_parts

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..cache import cached, tensor_digest
-from ..checkpoint import fit
+from ..training import fit
 from ..core import check_choice, get_device, rand_on, seed_everything
 from .features import grouped_feature_drift_loss
 from .field import NORMALIZE_CHOICES

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..checkpoint import batch_indices, fit
+from ..training import batch_indices, fit
 from ..core import check_choice
 from .inpaint import PADDINGS, InpaintTrainer, _ResBlock, _bool_mask
 from .routing import (LearnedHammingGate, fixed_offset_candidates, pairwise_weighted_hamming, tokens,

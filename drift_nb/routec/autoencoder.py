@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..checkpoint import batch_indices, fit
+from ..training import batch_indices, fit
 from ..core import check_choice, seed_everything
 from ..core import rand_on
 

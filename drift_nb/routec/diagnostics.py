@@ -17,7 +17,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..cache import cached, tensor_digest
-from ..checkpoint import batch_indices, fit
+from ..training import batch_indices, fit
 from ..core import check_choice, config_hash, seed_everything
 from ..results import mean_ci, proportion_ci
 from .autoencoder import train_classifier

@@ -12,7 +12,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..checkpoint import batch_indices, fit
+from ..training import batch_indices, fit
 from ..core import check_choice, seed_everything
 from .benchmark import Solver, count_params
 from .inpaint import PADDINGS, _bool_mask, _ResBlock, _weight_mask, sample_training_masks

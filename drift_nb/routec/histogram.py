@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ..checkpoint import batch_indices, fit
+from ..training import batch_indices, fit
 from ..core import check_choice, seed_everything
 from ..results import mean_ci
 from .inpaint import TRAIN_MASK_TYPES, _bool_mask, sample_training_masks

@@ -14,7 +14,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..checkpoint import batch_indices, fit
+from ..training import batch_indices, fit
 from .energies import ObservationEnergy
 from .masks import MASK_TYPES, make_pixel_mask, pixel_to_bit_mask, token_weights, unknown_tokens
 from ..core import check_choice
@@ -220,7 +220,7 @@ class InpaintTrainer:
 
     def train(self, z_train: torch.Tensor, x_train: torch.Tensor | None = None, y_train: torch.Tensor | None = None,
               steps: int | None = None, batch_size: int = 128, *, progress: bool = False, **fit_kwargs) -> pd.DataFrame:
-        "Run `steps` optimizer steps through `drift_nb.checkpoint.fit`; return the loss history as a DataFrame."
+        "Run `steps` optimizer steps through `drift_nb.training.fit`; return the loss history as a DataFrame."
         if steps is None or steps < 1: raise ValueError(f"steps must be a positive int, got {steps}")
         dev = next(self.net.parameters()).device
         n = z_train.shape[0]

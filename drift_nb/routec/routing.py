@@ -15,7 +15,7 @@ import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
-from ..checkpoint import batch_indices, fit
+from ..training import batch_indices, fit
 from .energies import CombinedEnergy, score_token_values, token_values, with_token
 from .masks import make_pixel_mask, occlude, pixel_to_bit_mask, unknown_tokens
 from ..core import check_choice
