@@ -78,7 +78,9 @@ def collect_pages(st: Settings) -> list[Page]:
         if not found and name not in st.variants: pages.append(Page(p, f"reports/{name}.html", "Reports", st.reports_dir))
     for pg in pages:  # reports are named CHAPTER_*: group them under their chapter's name
         if pg.group == "Reports": pg.group = report_group(Path(pg.out).stem.split("-")[0])
-    return pages
+    head, reps = [p for p in pages if not p.out.startswith("reports/")], [p for p in pages if p.out.startswith("reports/")]
+    order = list(dict.fromkeys(p.group for p in reps))
+    return head + sorted(reps, key=lambda p: order.index(p.group))   # each group contiguous, its reports in name order
 
 def report_group(report: str) -> str:
     "Sidebar group of a report: `Reports: <chapter title>` for a `CHAPTER_*` name, else `Reports`."
