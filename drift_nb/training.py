@@ -404,7 +404,7 @@ def _git_commit_of(path: Path) -> str:
         return (out.stdout.strip() or "uncommitted") + (" (with uncommitted changes)" if dirty and out.stdout.strip() else "")
     except (OSError, subprocess.SubprocessError): return "unknown"
 
-# %% ../nbs/13_training.ipynb #fe485f68
+# %% ../nbs/13_training.ipynb #2a2994ea
 def _data_digest(spec: ModelSpec, cfg: dict) -> str:
     from drift_nb.cache import tensor_digest
     return tensor_digest(*[t for t in spec.data(cfg) if isinstance(t, torch.Tensor)])
@@ -412,8 +412,10 @@ def _data_digest(spec: ModelSpec, cfg: dict) -> str:
 def _spec_code(spec: ModelSpec) -> list:
     return [f for f in (spec.train, spec.build, spec.probe, spec.config) if callable(f)]
 
-def _resolve_deps(spec: ModelSpec, cfg: dict, device, progress, cache) -> dict:
-    return {d: get_model(d, cfg["deps"][d], device=device, progress=progress, cache=cache)[0] for d in spec.deps}
+def _resolve_deps(spec: ModelSpec, cfg: dict, device, progress, cache, have: dict | None = None) -> dict:
+    have = have or {}
+    return {d: have[d] if d in have else get_model(d, cfg["deps"][d], device=device, progress=progress, cache=cache)[0]
+            for d in spec.deps}
 
 def _check_deps(spec: ModelSpec, man: dict, deps: dict, cfg: dict) -> None:
     for d, model in deps.items():
@@ -424,9 +426,10 @@ def _check_deps(spec: ModelSpec, man: dict, deps: dict, cfg: dict) -> None:
                              f"retrain it with `drift-nb train {spec.name}`")
 
 def get_model(name: str, cfg: dict | None = None, *, profile: str = "cpu", device: str = "auto", progress: bool = True,
-              cache=True) -> tuple[torch.nn.Module, dict]:
+              cache=True, deps: dict | None = None) -> tuple[torch.nn.Module, dict]:
     """Model `name` with configuration `cfg` (default: the `profile`'s): committed weights whose configuration and data
     match are loaded and their fingerprint checked; otherwise the model is trained through the model cache.
+    `deps` passes dependencies the caller already holds (by spec name); the others are fetched with `get_model`.
     Returns (model in eval mode, a record of where it came from); inside a report run the record goes to RUN.md."""
     from drift_nb.cache import CacheRecord, as_cache
     spec = get_spec(name)
@@ -437,7 +440,7 @@ def get_model(name: str, cfg: dict | None = None, *, profile: str = "cpu", devic
         man = read_manifest(d)
         if man["config_hash"] != h: continue
         if man.get("data_digest") not in (None, _data_digest(spec, cfg)): continue   # another data set (e.g. full MNIST)
-        deps = _resolve_deps(spec, cfg, device, progress, cache)
+        deps = _resolve_deps(spec, cfg, device, progress, cache, have=deps)
         _check_deps(spec, man, deps, cfg)
         model, man = load_entry(spec, d, cfg, device=device)
         rel = f"{d.parent.name}/{d.name}"
@@ -448,7 +451,7 @@ def get_model(name: str, cfg: dict | None = None, *, profile: str = "cpu", devic
                           f"(relative difference {man['fingerprint_diff']:.1e})")
         as_cache(cache)._record(rec)
         return model, {**man, "source": rel, "record": rec, "curve": curve_of(d)}
-    deps = _resolve_deps(spec, cfg, device, progress, cache)
+    deps = _resolve_deps(spec, cfg, device, progress, cache, have=deps)
     def _train():
         ctx = TrainContext(None)
         with training_context(ctx): model = spec.train(cfg, deps, device=device, progress=progress)

@@ -93,16 +93,17 @@ def train_routec(x_train: torch.Tensor, y_train: torch.Tensor, cfg: RouteCConfig
     mc = as_cache(cache)
     seed_everything(cfg.seed)
     xtr, ytr = x_train.to(dev), y_train.to(dev)
-    hist, times, records = {}, {}, {}
+    hist, times, records, held = {}, {}, {}, {}
     # every stage's key holds the previous stage's key: the chain covers the data, the seed, every earlier
     # model and the global RNG state each stage starts from
     prev = config_hash({"data": tensor_digest(x_train, y_train), "seed": cfg.seed, "device": str(dev)}, length=16)
     def stage(name, spec, train, code):
         nonlocal prev
         from drift_nb.routec.specs import stage_model   # the chapter's model specs: committed weights in models/ when they match
-        got = stage_model(name, cfg, x_train, y_train, device=dev, progress=progress, cache=mc)
+        got = stage_model(name, cfg, x_train, y_train, device=dev, progress=progress, cache=mc, have=held)
         if got is not None:
             value, info = got
+            held[name] = value
             hist[name], rec = info["curve"], info["record"]
             times[name], records[name], prev = rec.train_seconds, rec, rec.key
             return value

@@ -56,7 +56,7 @@ def _codes(deps: dict, cfg: dict, x: torch.Tensor) -> torch.Tensor:
     ae = deps[spec_name("autoencoder", cfg["seed"])]
     with torch.no_grad(): return ae.to(x.device).encode(x)
 
-# %% ../../nbs/routec/15_specs.ipynb #fb74ea11
+# %% ../../nbs/routec/15_specs.ipynb #17bfb842
 def _build(cfg: dict) -> torch.nn.Module:
     m, k = cfg["model"], cfg["k"]
     if m == "autoencoder": return BinaryAutoencoder(k, cfg["hidden"])
@@ -66,7 +66,7 @@ def _build(cfg: dict) -> torch.nn.Module:
     return InpaintNet(k, cfg["hidden"])
 
 def _train(cfg: dict, deps: dict, device: str = "auto", progress: bool = True) -> torch.nn.Module:
-    from drift_nb.core import get_device
+    from drift_nb.core import get_device, seed_everything
     dev = get_device(device)
     x, y = (t.to(dev) for t in _mnist(cfg))
     m, s, n = cfg["model"], cfg["seed"], lambda d: deps[spec_name(d, cfg["seed"])]
@@ -78,6 +78,8 @@ def _train(cfg: dict, deps: dict, device: str = "auto", progress: bool = True) -
         return train_classifier(z, y, steps=cfg["steps"], batch_size=cfg["batch_size"], seed=s, device=dev, progress=progress)[0]
     if m == "local_predictor":
         return train_local_predictor(z, steps=cfg["steps"], batch_size=cfg["batch_size"], seed=s, device=dev, progress=progress)[0]
+    seed_everything(s)   # the gate and the nets draw their initial weights from the global generator: fix it here, so a
+                         # spec trains the same weights whatever ran before it in the process
     if m == "learned_gate":
         return train_learned_gate(z, steps=cfg["steps"], margin=cfg["margin"], seed=s, progress=progress)[0].requires_grad_(False)
     net = _build(cfg).to(dev)
@@ -108,7 +110,7 @@ def _metrics(model: torch.nn.Module, cfg: dict) -> dict:
     te = load_mnist("test")
     return {f"test_{k}": float(v) for k, v in reconstruction_metrics(model, te.x).items()} | {"test_n": len(te.x)}
 
-# %% ../../nbs/routec/15_specs.ipynb #dffd1ef2
+# %% ../../nbs/routec/15_specs.ipynb #78aa5504
 def _default_cfg(train_scale: float, seed: int):
     from drift_nb.routec.pipeline import RouteCConfig
     return RouteCConfig(seed=seed).scaled(train_scale)
@@ -124,9 +126,12 @@ for _s in ROUTEC_SEEDS:
     for _m in ROUTEC_MODELS: _register(_m, _s)
 
 def stage_model(model: str, cfg, x_train: torch.Tensor, y_train: torch.Tensor, *, device="auto", progress: bool = True,
-                cache=True):
+                cache=True, have: dict | None = None):
     """`(model, info)` of pipeline stage `model` through its spec when `x_train, y_train` are the MNIST training split and a
-    spec exists for `cfg.seed`; `None` otherwise (the caller trains it through the cache as before)."""
+    spec exists for `cfg.seed`; `None` otherwise (the caller trains it through the cache as before). `have`: the stages
+    already trained or loaded, by stage name (the dependencies are not fetched twice)."""
     if cfg.seed not in ROUTEC_SEEDS: return None
     if tensor_digest(x_train.cpu(), y_train.cpu()) != tensor_digest(*_mnist({})): return None   # other digits: not a spec
-    return get_model(spec_name(model, cfg.seed), stage_config(model, cfg), device=device, progress=progress, cache=cache)
+    deps = {spec_name(d, cfg.seed): (have or {})[d] for d in _DEPS[model] if d in (have or {})}
+    return get_model(spec_name(model, cfg.seed), stage_config(model, cfg), device=device, progress=progress, cache=cache,
+                     deps=deps)
