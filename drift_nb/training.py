@@ -585,7 +585,7 @@ def models_table(*, check: bool = True, root=None) -> pd.DataFrame:
         rows.append(row)
     return pd.DataFrame(rows)
 
-# %% ../nbs/13_training.ipynb #4fcadd27
+# %% ../nbs/13_training.ipynb #50f40f2c
 def _headline_metric(metrics: dict) -> tuple[str | None, float]:
     for k, v in metrics.items():
         if not k.endswith("_n") and isinstance(v, (int, float)): return k, float(v)
@@ -595,9 +595,10 @@ def precision_benchmark(names, *, profile: str = "cpu", timing_steps: int = 40, 
                         progress: bool = False, speedup_needed: float = 1.3) -> pd.DataFrame:
     """fp32 against bf16 autocast, per model: the median training step time of each (two short runs of `timing_steps`
     steps, one after the other in this process) and, with `full`, the held-out metric of a full `profile` training in
-    bf16 beside the committed fp32 weights' and the spread of that metric over the committed training seeds (NAME,
+    bf16 beside the committed fp32 weights' and the range of that metric over the committed training seeds (NAME,
     NAME.seed1, NAME.seed2). bf16 is adopted where it is at least `speedup_needed` times faster and its metric lies
-    within the fp32 seeds' range."""
+    within the fp32 seeds' range; the full bf16 training runs only where it can decide that (fast enough, two or more
+    fp32 seeds)."""
     work = Path(workdir) if workdir is not None else Path(tempfile.mkdtemp(prefix="drift_nb-precision-"))
     rows = []
     for name in names:
@@ -613,17 +614,22 @@ def precision_benchmark(names, *, profile: str = "cpu", timing_steps: int = 40, 
         row["speedup_bf16"] = row["step_ms_fp32"] / row["step_ms_bf16"]
         if full:
             cfg = spec.config_at(profile)
-            d = train_model(name, profile=profile, precision="bf16", dest=work / f"{name}-bf16", progress=progress)
-            key, row["metric_bf16"] = _headline_metric(read_manifest(d)["metrics"])
-            fp32 = []
+            fp32, key = [], None
             for n in (name, f"{name}.seed1", f"{name}.seed2"):
                 if n not in specs(): continue
                 c = get_spec(n).config_at(profile)
                 for e in committed_entries(n):
                     m = read_manifest(e)
-                    if m["config_hash"] == config_hash(c): fp32.append(_headline_metric(m["metrics"])[1])
+                    if m["config_hash"] == config_hash(c):
+                        key, v = _headline_metric(m["metrics"]); fp32.append(v)
             row.update(metric=key, steps=spec.steps(cfg), metric_fp32=fp32[0] if fp32 else float("nan"), fp32_seeds=len(fp32),
-                       fp32_seed_min=min(fp32) if fp32 else float("nan"), fp32_seed_max=max(fp32) if fp32 else float("nan"))
+                       fp32_seed_min=min(fp32) if fp32 else float("nan"), fp32_seed_max=max(fp32) if fp32 else float("nan"),
+                       metric_bf16=float("nan"))
+            # the full bf16 training is run only where it can decide: bf16 fast enough, and a range of fp32 seeds to judge by
+            if row["speedup_bf16"] >= speedup_needed and len(fp32) >= 2:
+                d = train_model(name, profile=profile, precision="bf16", dest=work / f"{name}-bf16", progress=progress)
+                key, row["metric_bf16"] = _headline_metric(read_manifest(d)["metrics"])
+                row["metric"] = key
             within = len(fp32) >= 2 and row["fp32_seed_min"] <= row["metric_bf16"] <= row["fp32_seed_max"]
             row["metric_within_seed_range"] = within
             row["adopt_bf16"] = bool(row["speedup_bf16"] >= speedup_needed and within)

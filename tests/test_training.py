@@ -35,7 +35,7 @@ def test_every_committed_model_matches_its_fingerprint():
         assert d in committed_entries(man["name"])
         model, checked = load_entry(get_spec(man["name"]), d)
         assert checked["fingerprint_diff"] <= 1e-3, (d, checked["fingerprint_diff"])
-        assert len(pd.read_csv(d / "curve.csv")) == man["steps"] or man["name"].startswith("routec."), d
+        assert len(pd.read_csv(d / "curve.csv")) == man["steps"], d
 
 
 @pytest.mark.parametrize("name", ["toy.mlp", "bubbles.mdlm_v1"])
