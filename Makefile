@@ -9,7 +9,7 @@ PROFILE ?= cpu
 
 help:
 	@echo "make reproduce   create .venv if missing, run every report at PROFILE=$(PROFILE) (committed weights in models/ are loaded, not retrained)"
-	@echo "make train       retrain every model spec at PROFILE=$(PROFILE) into models/ (resumable: make train RESUME=1)"
+	@echo "make train       retrain every model spec at PROFILE=$(PROFILE) into models/ (a killed one continues with: drift-nb train NAME --resume)"
 	@echo "make models      list the model specs, where their weights are and whether they still match the code"
 	@echo "make test        create .venv if missing, export sync check, nbdev-test, pytest, docs build"
 	@echo "make docs        build the offline docs site into docs/ (no Quarto needed)"
@@ -28,7 +28,7 @@ reproduce: $(STAMP)
 	$(BIN)/drift-nb reproduce --profile $(PROFILE)
 
 train: $(STAMP)
-	$(BIN)/drift-nb train --all --profile $(PROFILE) $(if $(RESUME),--resume,)
+	$(BIN)/drift-nb train --all --profile $(PROFILE)
 
 models: $(STAMP)
 	$(BIN)/drift-nb models
