@@ -43,11 +43,15 @@ sync-check: $(STAMP)
 	 else rm -rf .sync-check; echo "sync-check FAILED: drift_nb/ differed from what nbs/ exports (diff above)."; \
 	      echo "Edit the notebooks, run nbdev-export, and commit both."; exit 1; fi
 
+# Tests pin torch to one thread per worker (two workers on two cores); notebooks opened in JupyterLab
+# and `import drift_nb` use torch's default, every core. Report runs take their profile's `threads`.
+TEST_THREADS := OMP_NUM_THREADS=1 MKL_NUM_THREADS=1
+
 nbtest: $(STAMP)
-	$(BIN)/nbdev-test --n-workers 2
+	$(TEST_THREADS) $(BIN)/nbdev-test --n-workers 2
 
 pytest: $(STAMP)
-	$(BIN)/python -m pytest -q -n 2 --durations=15
+	$(TEST_THREADS) $(BIN)/python -m pytest -q -n 2 --durations=15
 
 docs: $(STAMP)
 	$(BIN)/drift-nb docs

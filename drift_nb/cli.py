@@ -10,8 +10,8 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .runner import ReportFailed, RunnerError, list_reports, reproduce, run_report
 from .settings import load_settings
+# every command imports what it needs when it runs: `--help` and `list` start without torch
 
 # %% auto #0
 __all__ = ['CACHE_ACTIONS', 'main']
@@ -20,19 +20,28 @@ __all__ = ['CACHE_ACTIONS', 'main']
 def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(prog="drift-nb", description="Run drift_nb's parameterized reports and build its docs.")
     sub = ap.add_subparsers(dest="cmd", required=True, metavar="{list,run,reproduce,goals,compare,models,train,cache,docs}")
-    sub.add_parser("list", help="every registered report, its description and parameters")
-    r = sub.add_parser("run", help="execute one report into papermill_runs/NAME/")
+    ls = sub.add_parser("list", help="one line per report; with NAME, the parameters a run would use and where each comes from")
+    ls.add_argument("name", nargs="?", default=None, help="a report name: show its parameters at --profile")
+    ls.add_argument("--profile", default=None, help="smoke | cpu | gpu (default: settings.ini default_profile)")
+    ls.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"), help="an override, as for run")
+    r = sub.add_parser("run", help="execute one report: papermill_runs/NAME/ (evidence) or papermill_runs/_adhoc/NAME-PROFILE/")
     r.add_argument("name", help="report name (see `drift-nb list`)")
     r.add_argument("-p", "--param", nargs=2, action="append", default=[], metavar=("KEY", "VALUE"),
                    help="set a report parameter (repeatable)")
     r.add_argument("--profile", default=None, help="smoke | cpu | gpu (default: settings.ini default_profile)")
     r.add_argument("--no-progress", action="store_true", help="hide the cell progress bar")
     r.add_argument("--no-cache", action="store_true", help="train every model afresh; the model cache is neither read nor written")
+    r.add_argument("--evidence", action="store_true",
+                   help="replace the committed evidence papermill_runs/NAME[-PROFILE]/ even at a non-default profile or with -p "
+                        "(default: only a plain cpu run does; other runs go to papermill_runs/_adhoc/)")
     rp = sub.add_parser("reproduce", help="run every report, then write papermill_runs/index.md")
     rp.add_argument("--profile", default=None, help="smoke | cpu | gpu (default: settings.ini default_profile)")
     rp.add_argument("--no-progress", action="store_true")
     rp.add_argument("--no-cache", action="store_true", help="train every model afresh")
-    sub.add_parser("goals", help="the goals of every committed run: met / missed per report, each missed goal with its evidence")
+    gl = sub.add_parser("goals", help="the goals of the committed runs: counts per run; --missed, --report or --all for the evidence")
+    gl.add_argument("--missed", action="store_true", help="list every missed goal with its evidence")
+    gl.add_argument("--report", action="append", default=None, metavar="NAME", help="only this report's runs, in full (repeatable)")
+    gl.add_argument("--all", action="store_true", help="every goal, met and missed, with its evidence")
     c = sub.add_parser("compare", help="line up the tables of two runs: largest differences, inside or outside the 95%% intervals")
     c.add_argument("run_a", help="a run folder (papermill_runs/NAME) or FOLDER@REV, the folder as committed at git revision REV")
     c.add_argument("run_b", help="the same forms as run_a")
@@ -77,6 +86,7 @@ def _models(check: bool) -> None:
 def _train(args) -> None:
     import os
     from drift_nb.core import check_choice
+    from drift_nb.runner import RunnerError
     from drift_nb.training import ModelError, TRAIN_PROFILES, get_spec, specs, train_model, with_deps, world
     check_choice("profile", args.profile, TRAIN_PROFILES)
     if args.all == bool(args.names): raise RunnerError("name the models to train, or pass --all (not both)")
@@ -93,35 +103,58 @@ def _train(args) -> None:
                         ckpt_seconds=60 * args.ckpt_minutes)
         if world()[0] == 0: print(f"[drift-nb] {n}: {d}")
 
-def _list() -> None:
-    for rep in list_reports():
-        fixed = ", ".join(f"{k} = {v}" for k, v in rep.fixed.items())
-        print(f"{rep.name}: " + (f"runs {rep.variant_of} with {fixed} (settings.ini)" if rep.variant_of else rep.description or rep.title))
-        for p in rep.params.values():
-            if p.name in rep.fixed: continue
-            print(f"    {p.name} ({p.type.__name__}, default {p.default!r}){': ' + p.help if p.help else ''}")
+def _list(name: str | None = None, profile: str | None = None, overrides: list | None = None) -> None:
+    from drift_nb.runner import get_report, list_reports, parameter_sources
+    st = load_settings()
+    if name is None:
+        reps = list_reports(st)
+        import shutil, textwrap
+        w, cols = max(len(r.name) for r in reps), max(shutil.get_terminal_size((100, 24)).columns, 60)
+        for rep in reps:   # the description's start, cut to the terminal's width: `list NAME` shows it whole
+            fixed = ", ".join(f"{k} = {v}" for k, v in rep.fixed.items())
+            desc = f"runs {rep.variant_of} with {fixed}" if rep.variant_of else rep.description or rep.title
+            print(f"{rep.name:<{w}}  " + textwrap.shorten(desc, width=cols - w - 2, placeholder=" …"))
+        print(f"[drift-nb] {len(reps)} reports; `drift-nb list NAME --profile P` shows the values a run would use")
+        return
+    rep, profile = get_report(name, st), profile or st.default_profile
+    rows = parameter_sources(rep, profile, _overrides(overrides or []), st)
+    print(f"{rep.name}: {rep.description or rep.title}\nwhat `drift-nb run {name} --profile {profile}` would use:")
+    w = max(len(k) for k, _, _ in rows); wv = max(len(repr(v)) for _, v, _ in rows)
+    for k, v, src in rows:
+        p = rep.params[k]
+        print(f"  {k:<{w}} = {v!r:<{wv}}  {p.type.__name__:<5} from {src}" + (f"; {p.help}" if p.help else ""))
+
+def _overrides(pairs: list) -> dict:
+    from drift_nb.runner import RunnerError
+    keys = [k for k, _ in pairs]
+    dup = sorted({k for k in keys if keys.count(k) > 1})
+    if dup: raise RunnerError(f"parameter {dup[0]!r} given more than once")
+    return dict(pairs)
 
 # %% ../nbs/06_cli.ipynb #6d166068
 def main(argv: list[str] | None = None) -> int:
     "Entry point of the `drift-nb` console script; returns the exit status."
     args = _parser().parse_args(argv)
+    from drift_nb.runner import ReportFailed, RunnerError
     try:
-        if args.cmd == "list": _list()
+        if args.cmd == "list": _list(args.name, args.profile, args.param)
         elif args.cmd == "run":
-            keys = [k for k, _ in args.param]
-            dup = sorted({k for k in keys if keys.count(k) > 1})
-            if dup: raise RunnerError(f"parameter {dup[0]!r} given more than once")
-            d = run_report(args.name, dict(args.param), args.profile, progress=not args.no_progress, no_cache=args.no_cache)
+            from drift_nb.runner import run_report
+            d = run_report(args.name, _overrides(args.param), args.profile, progress=not args.no_progress,
+                           no_cache=args.no_cache, evidence=True if args.evidence else None)
             print(f"[drift-nb] {args.name}: results in {d} (RUN.md, tables/, figures/)")
         elif args.cmd == "reproduce":
+            from drift_nb.runner import reproduce
             res = reproduce(args.profile, progress=not args.no_progress, no_cache=args.no_cache)
             failed = [n for n, r in res.items() if isinstance(r, Exception)]
             print(f"[drift-nb] {len(res) - len(failed)}/{len(res)} reports ran; index: {load_settings().runs_dir / 'index.md'}")
             if failed:
                 print(f"[drift-nb] failed: {', '.join(failed)}", file=sys.stderr); return 1
         elif args.cmd == "goals":
-            from drift_nb.goals import goals_text
-            print(goals_text(load_settings().runs_dir))
+            from drift_nb.goals import GoalsError, goals_text
+            try: print(goals_text(load_settings().runs_dir, report=args.report, missed=args.missed,
+                                  detail=bool(args.all or args.missed or args.report)), end="")
+            except GoalsError as e: raise RunnerError(str(e)) from None
         elif args.cmd == "compare":
             from drift_nb.compare import compare_runs, compare_text
             try: print(compare_text(compare_runs(args.run_a, args.run_b)))

@@ -19,18 +19,20 @@ from pathlib import Path
 from typing import Any, Callable
 
 import numpy as np
-import torch
+# torch is imported inside the functions that use it, so that `drift-nb --help` and `drift-nb list`
+# (which need only the runner) start without loading it
 
 # %% auto #0
 __all__ = ['DEVICE_CHOICES', 'seed_everything', 'rand_on', 'randn_on', 'randint_on', 'check_choice', 'get_device',
            'canonical_json', 'config_hash', 'atomic_write', 'atomic_write_text', 'atomic_write_json',
-           'atomic_write_csv', 'atomic_torch_save', 'hardware_snapshot', 'hardware_summary']
+           'atomic_write_csv', 'atomic_torch_save', 'hardware_snapshot', 'hardware_summary', 'lazy_exports']
 
 # %% ../nbs/00_core.ipynb #3a228ef9
 def seed_everything(seed: int) -> int:
     "Seed Python's `random`, NumPy and torch (CPU and every CUDA device); return `seed`."
     if not isinstance(seed, (int, np.integer)) or isinstance(seed, bool):
         raise TypeError(f"seed must be an int, got {seed!r} ({type(seed).__name__})")
+    import torch
     seed = int(seed)
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -40,18 +42,22 @@ def seed_everything(seed: int) -> int:
 
 # %% ../nbs/00_core.ipynb #a1c0re02
 def _gen_device(generator: torch.Generator | None) -> torch.device:
+    import torch
     return generator.device if generator is not None else torch.device("cpu")
 
 def rand_on(shape, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
     "Uniform [0,1) numbers drawn on the generator's device, returned on `device`."
+    import torch
     return torch.rand(shape, generator=generator, device=_gen_device(generator)).to(device or "cpu")
 
 def randn_on(shape, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
     "Standard normal numbers drawn on the generator's device, returned on `device`."
+    import torch
     return torch.randn(shape, generator=generator, device=_gen_device(generator)).to(device or "cpu")
 
 def randint_on(high: int, shape, device=None, generator: torch.Generator | None = None) -> torch.Tensor:
     "Integers in [0, high) drawn on the generator's device, returned on `device`."
+    import torch
     return torch.randint(0, high, shape, generator=generator, device=_gen_device(generator)).to(device or "cpu")
 
 # %% ../nbs/00_core.ipynb #6f5eaf62
@@ -65,6 +71,7 @@ DEVICE_CHOICES = ("auto", "cpu", "cuda")
 
 def get_device(device: str | torch.device = "auto") -> torch.device:
     "Resolve `'auto'|'cpu'|'cuda'` (or `'cuda:N'`) to a `torch.device`."
+    import torch
     if isinstance(device, torch.device): device = str(device)
     if not isinstance(device, str) or device.split(":")[0] not in DEVICE_CHOICES:
         raise ValueError(f"unknown device {device!r}; valid choices: {', '.join(DEVICE_CHOICES)} (or cuda:N)")
@@ -84,7 +91,8 @@ def _canonical(obj: Any) -> Any:
     if isinstance(obj, (int, np.integer)): return int(obj)
     if isinstance(obj, (float, np.floating)): return float(obj)
     if isinstance(obj, Path): return str(obj)
-    if isinstance(obj, torch.device): return str(obj)
+    torch = sys.modules.get("torch")   # a torch.device can only exist once torch is imported
+    if torch is not None and isinstance(obj, torch.device): return str(obj)
     raise TypeError(f"cannot hash a value of type {type(obj).__name__}: {obj!r}")
 
 def canonical_json(config: Any) -> str:
@@ -125,6 +133,7 @@ def atomic_write_csv(path: str | Path, df, index: bool = False) -> Path:
 
 def atomic_torch_save(path: str | Path, obj: Any) -> Path:
     "`torch.save(obj)` to `path` atomically."
+    import torch
     return atomic_write(path, lambda p: torch.save(obj, p))
 
 # %% ../nbs/00_core.ipynb #a0bd3fa8
@@ -157,6 +166,7 @@ def _parse_torch_config(text: str) -> dict:
 
 def _torch_cpu_build() -> dict:
     "CPU capability, inter-op threads, BLAS/LAPACK and the CPU backends of this torch; each `None` where torch cannot say."
+    import torch
     def _try(f):
         try: return f()
         except Exception: return None
@@ -170,6 +180,7 @@ def _torch_cpu_build() -> dict:
 # %% ../nbs/00_core.ipynb #3435bd39
 def hardware_snapshot(device: str | torch.device = "auto") -> dict:
     "Device, GPU, CPU model and capability, threads, BLAS/LAPACK, torch/Python versions and platform, as a JSON-ready dict."
+    import torch
     dev = get_device(device)
     snap = {
         "device": str(dev),
@@ -193,3 +204,13 @@ def hardware_summary(snap: dict) -> str:
     cpus = f"{snap.get('cpu_count', '?')} CPUs" + (f" ({cpu})" if cpu else "")
     return (f"{snap.get('device', '?')}, {gpu}, {cpus}, torch {snap.get('torch', '?')}, "
             f"Python {snap.get('python', '?')}, {snap.get('platform', '?')}")
+
+# %% ../nbs/00_core.ipynb #c0lazy02
+def lazy_exports(package: str, exports: dict) -> tuple[Callable, Callable]:
+    "`(__getattr__, __dir__)` for `package`, re-exporting `exports` (`{name: module}`) on first use."
+    import importlib
+    def __getattr__(name: str):
+        if name in exports: return getattr(importlib.import_module(exports[name]), name)
+        raise AttributeError(f"module {package!r} has no attribute {name!r}")
+    def __dir__() -> list[str]: return sorted(set(vars(sys.modules[package])) | set(exports))
+    return __getattr__, __dir__

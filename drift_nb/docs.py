@@ -23,9 +23,10 @@ from .runner import report_names, run_dirname
 from .settings import Settings, load_settings
 
 # %% auto #0
-__all__ = ['CHAPTER_GROUPS', 'INFRA_GROUP', 'Page', 'chapter_folders', 'page_name', 'collect_pages', 'report_group',
-           'process_notebook', 'frontmatter', 'render_body', 'home_goals_cell', 'build_docs', 'readme_text',
-           'write_readme']
+__all__ = ['CHAPTER_GROUPS', 'INFRA_GROUP', 'GOALS_PAGE', 'Page', 'chapter_folders', 'page_name', 'collect_pages', 'report_group',
+           'process_notebook', 'frontmatter', 'render_body', 'render_math', 'inline_markdown', 'SiteLinks',
+           'page_chapter', 'local_links', 'goals_overview', 'goals_page', 'report_title', 'report_findings',
+           'chapter_reports', 'build_docs', 'readme_text', 'write_readme']
 
 # %% ../nbs/07_docs.ipynb #7e82bc24
 # chapter folders of nbs/ in reading order, with their sidebar titles; a folder not listed here
@@ -64,7 +65,7 @@ def collect_pages(st: Settings) -> list[Page]:
         if p.name == "index.ipynb" or p.name.startswith(("_", ".")): continue
         pages.append(Page(p, page_name(p), INFRA_GROUP, nbs))
     for d in chapter_folders(nbs, st.reports_dir):
-        for p in sorted(d.glob("*.ipynb")):
+        for p in sorted(d.glob("*.ipynb"), key=lambda p: (p.name != "index.ipynb", p.name)):   # a chapter opens with its index
             if p.name.startswith(("_", ".")): continue
             pages.append(Page(p, f"{d.name}/{page_name(p)}", CHAPTER_GROUPS.get(d.name, d.name), d))
     for name, p in report_names(st).items():     # a variant of settings.ini has its own runs; unrun, it has no page
@@ -153,18 +154,11 @@ div.highlight pre{padding:0;margin:0;background:none}.anchor-link{display:none}
 .jp-Cell{margin:.6rem 0}.jp-InputPrompt,.jp-OutputPrompt{display:none}
 table{border-collapse:collapse;font-size:.85rem;margin:.5rem 0}td,th{border:1px solid #dde1e6;padding:.2rem .5rem}
 th{background:#f1f3f5}img{max-width:100%}
+header a.hlink{font-weight:400;font-size:.95rem;margin-left:1.2rem}
+.findings{background:#fdf8ec;border:1px solid #eadcb0;border-radius:6px;padding:.5rem .8rem;font-size:.9rem;margin:.6rem 0}
+.findings ul{margin:.3rem 0 0;padding-left:1.2rem}details{margin:.4rem 0;font-size:.9rem}
+.chapter-reports{border-top:1px solid #e3e6ea;margin-top:2rem}math[display="block"]{margin:.6rem 0}
 """
-
-def _rewrite_links(body: str, page: Page, by_src: dict, out_dir: str) -> str:
-    "Point links to other notebooks at their pages."
-    def fix(m):
-        href = html.unescape(m.group(2)); target, _, anchor = href.partition("#")
-        if re.match(r"^[a-z]+:", target) or not target.endswith(".ipynb"): return m.group(0)
-        dest = by_src.get((page.link_base / target).resolve())
-        if dest is None: return m.group(0)
-        rel = os.path.relpath(dest, out_dir or ".")
-        return f'{m.group(1)}"{html.escape(rel + ("#" + anchor if anchor else ""))}"'
-    return re.sub(r'(href=)"([^"]+)"', fix, body)
 
 def _nav(pages: list[Page], current: Page, titles: dict) -> str:
     up = os.path.relpath(".", os.path.dirname(current.out) or ".")
@@ -199,49 +193,193 @@ def render_body(nb: nbformat.NotebookNode) -> str:
     body, _ = ex.from_notebook_node(nb)
     return body
 
+# %% ../nbs/07_docs.ipynb #a1f0c002
+_NOT_TEXT = re.compile(r"(<pre\b.*?</pre>|<code\b.*?</code>|<script\b.*?</script>|<style\b.*?</style>|<math\b.*?</math>|<[^>]+>)",
+                       re.S | re.I)
+_TEX = re.compile(r"\$\$(?P<d>.+?)\$\$|\\\[(?P<d2>.+?)\\\]|\\\((?P<i2>.+?)\\\)"
+                  r"|(?<![\\$])\$(?![\s$])(?P<i>(?:\\\$|[^$])+?)(?<![\s\\])\$(?![\w$])", re.S)
+
+def render_math(body: str) -> tuple[str, list[str]]:
+    "Every TeX formula in the text of HTML `body` as MathML (code, pre and tags untouched); also the formulas left as TeX."
+    from latex2mathml.converter import convert
+    failed = []
+    def one(m):
+        tex = m.group("d") or m.group("d2") or m.group("i") or m.group("i2")
+        block = m.group("d") is not None or m.group("d2") is not None
+        try: return convert(html.unescape(tex).strip(), display="block" if block else "inline")
+        except Exception: failed.append(tex); return m.group(0)
+    parts = _NOT_TEXT.split(body)
+    return "".join(p if i % 2 else _TEX.sub(one, p) for i, p in enumerate(parts)), failed
+
+def inline_markdown(text: str) -> str:
+    "A one-line subtitle as HTML: escaped, with `code` spans and $math$ rendered."
+    out = re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(str(text)))
+    return render_math(out)[0]
+
+# %% ../nbs/07_docs.ipynb #a1f0c005
+@dataclass
+class SiteLinks:
+    "What link rewriting needs to know about the site being built."
+    root: Path            # the repository
+    out: Path             # the site folder
+    runs_dir: Path
+    by_src: dict          # resolved notebook path -> page (site-relative)
+    run_pages: dict       # run folder name -> its report page
+    ids: dict             # page -> {lower-case id: id}
+    doc_url: str = ""     # the public docs site nbdev links to
+    src_url: str = ""     # the remote repository's file URL prefix
+
+def page_chapter(out: str) -> str | None:
+    "The chapter folder a page belongs to (`routec/masks.html` -> routec, `reports/routec_mcmc.html` -> routec), or None."
+    parts = out.split("/")
+    if len(parts) > 1 and parts[0] in CHAPTER_GROUPS: return parts[0]
+    if parts[0] == "reports":
+        ch = parts[-1].split("_", 1)[0]
+        return ch if ch in CHAPTER_GROUPS else None
+    return None
+
+def local_links(body: str, page: Page, site: SiteLinks) -> str:
+    "Every link of a rendered page made to work offline (see above); links that lead nowhere keep only their text."
+    here = os.path.dirname(page.out)
+    def to_page(out: str, anchor: str) -> str:
+        if anchor: anchor = "#" + site.ids.get(out, {}).get(anchor.lower(), anchor)
+        return (os.path.relpath(out, here or ".") if out != page.out else "") + anchor
+    def to_file(f: Path, anchor: str) -> str:
+        return os.path.relpath(f, site.out / here).replace(os.sep, "/") + ("#" + anchor if anchor else "")
+    def target_of(href: str) -> str | None:
+        target, _, anchor = href.partition("#")
+        if not target: return href
+        if site.doc_url and target.startswith(site.doc_url):
+            out = target[len(site.doc_url):].lstrip("/")
+            other = page_chapter(out) is not None and page_chapter(out) != page_chapter(page.out)
+            return to_page(out, anchor) if out in site.ids and not other else None
+        if site.src_url and target.startswith(site.src_url):
+            f = site.root / target[len(site.src_url):].lstrip("/")
+            return to_file(f, anchor) if f.exists() else None
+        if re.match(r"^[a-z][a-z0-9+.-]*:", target): return href                   # the web, mailto:
+        inside = os.path.normpath(os.path.join(here, target)).replace(os.sep, "/")
+        if inside in site.ids: return to_page(inside, anchor)                    # already a page of this site
+        f = (page.link_base / target).resolve()
+        if f in site.by_src: return to_page(site.by_src[f], anchor)
+        runs = site.runs_dir.resolve()
+        if runs in f.parents and f.relative_to(runs).parts[0] in site.run_pages:
+            return to_page(site.run_pages[f.relative_to(runs).parts[0]], "")
+        return to_file(f, anchor) if f.exists() else None
+    def fix(m):
+        before, href, after, text = m.groups()
+        new = target_of(html.unescape(href))
+        return text if new is None else f'<a{before}href="{html.escape(new)}"{after}>{text}</a>'
+    return re.sub(r'<a\b([^>]*?)\bhref="([^"]*)"([^>]*)>(.*?)</a>', fix, body, flags=re.S)
+
 # %% ../nbs/07_docs.ipynb #62250f16
-def home_goals_cell(st: Settings, out: Path) -> nbformat.NotebookNode:
-    "The goals summary of every committed run, as a markdown cell for the home page (links relative to the site)."
+GOALS_PAGE = "all_goals.html"   # goals.html is the page of nbs/09_goals.ipynb
+
+def goals_overview(st: Settings) -> str:
+    "The home page's compact goals summary: met and missed per chapter, linked to the full goals page."
+    from drift_nb.goals import goals_summary
+    s = goals_summary(st.runs_dir) if st.runs_dir.is_dir() else None
+    if s is None or s.empty: return "## Goals at a glance\n\nNo committed run has a goals table yet: `drift-nb reproduce`.\n"
+    s = s.assign(chapter=[report_group(r).removeprefix("Reports: ").removeprefix("Reports") or "Other" for r in s["report"]])
+    t = s.groupby("chapter", sort=False).agg(runs=("run", "size"), met=("met", "sum"), missed=("missed", "sum")).reset_index()
+    rows = "\n".join(f"| {r.chapter} | {r.runs} | {r.met} | {r.missed} |" for r in t.itertuples())
+    return ("## Goals at a glance\n\nEach report that checks goals writes them to `tables/goals.csv`; a goal about an estimate "
+            "is met only when its 95% interval clears the target. Per chapter, over the committed runs:\n\n"
+            f"| chapter | runs | goals met | goals missed |\n|---|--:|--:|--:|\n{rows}\n\n"
+            f"[Every goal, with its evidence and its run]({GOALS_PAGE}).\n")
+
+def goals_page(st: Settings, run_pages: dict) -> nbformat.NotebookNode:
+    "The site's goals page: every committed run's goals (missed first), each run linked to its report page."
     from drift_nb.goals import goals_markdown
-    if not st.runs_dir.is_dir(): return nbformat.v4.new_markdown_cell("## Goals\n\nNo runs yet: `drift-nb reproduce`.")
-    prefix = os.path.relpath(st.runs_dir, out).replace(os.sep, "/") + "/"
-    return nbformat.v4.new_markdown_cell(goals_markdown(st.runs_dir, link_prefix=prefix))
+    text = (goals_markdown(st.runs_dir, heading=False, link=lambda run: run_pages.get(run, ""))
+            if st.runs_dir.is_dir() else "No runs yet: `drift-nb reproduce`.")
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(text)])
+
+def report_title(name: str, st: Settings, title: str) -> str:
+    "A report page's title: the notebook's, with a variant's fixed parameters and a non-default profile named."
+    base, _, prof = name.partition("-")
+    v = st.variants.get(base)
+    if v: title += " (" + ", ".join(f"{k} = {val}" for k, val in v["params"].items()) + ")"
+    return title + (f" [{prof} profile]" if prof else "")
+
+def report_findings(run_dir: Path) -> str:
+    "HTML for the top of a report page: the run's goals, met and missed, with their evidence (empty when it has none)."
+    from drift_nb.goals import read_goals
+    f = run_dir / "tables" / "goals.csv"
+    if not f.is_file(): return ""
+    g = read_goals(f)
+    items = "".join(f'<li>{"✓ met" if r.met else "✗ <b>missed</b>"}: {html.escape(str(r.goal))}'
+                    f'{" · " + html.escape(str(r.method)) if r.method else ""}: {html.escape(str(r.evidence))}</li>'
+                    for r in g.sort_values("met", kind="stable").itertuples())
+    return (f'<div class="findings"><b>Findings: {int(g["met"].sum())} of {len(g)} goals met</b> '
+            f'(a goal about an estimate is met only when its 95% interval clears the target)<ul>{items}</ul></div>')
+
+def _params_box(run: dict) -> str:
+    rows = "".join(f"<tr><td><code>{html.escape(k)}</code></td><td><code>{html.escape(repr(v))}</code></td></tr>"
+                   for k, v in run.get("parameters", {}).items())
+    return f"<details><summary>Parameters of this run</summary><table>{rows}</table></details>" if rows else ""
+
+def chapter_reports(st: Settings, chapter: str, pages: list, here: str, titles: dict) -> str:
+    "HTML listing a chapter's report pages, for the foot of each of its pages."
+    reps = [p for p in pages if p.out.startswith("reports/") and page_chapter(p.out) == chapter]
+    if not reps: return ""
+    items = "".join(f'<li><a href="{html.escape(os.path.relpath(p.out, here or "."))}">{html.escape(titles[p.out])}</a></li>'
+                    for p in reps)
+    return f'<section class="chapter-reports"><h2>Reports of this chapter</h2><ul>{items}</ul></section>'
 
 def build_docs(out: str | Path | None = None, settings: Settings | None = None, readme: bool = True) -> Path:
     "Build the static site into `out` (default `docs_dir`); also regenerate README.md. Returns the site folder."
+    from nbdev.config import get_config
     from pygments.formatters import HtmlFormatter
     from tqdm.auto import tqdm
     st = settings or load_settings()
     out = Path(out).resolve() if out else st.docs_dir
     pages = collect_pages(st)
     by_src = {(p.link_base / (p.src.name if p.run is None else f"{p.src.stem}.ipynb")).resolve(): p.out for p in pages}
-    rendered, titles = {}, {}
+    run_pages = {p.src.parent.name: p.out for p in pages if p.run is not None}
+    goals = Page(st.root / "nbs" / "goals", GOALS_PAGE, "", st.root / "nbs")
+    pages.insert(1 if pages and pages[0].out == "index.html" else 0, goals)
+    rendered, titles = {}, {GOALS_PAGE: "All goals, with their evidence"}
     for p in tqdm(pages, desc="docs", leave=False):
+        if p is goals: rendered[p.out] = ({}, render_body(goals_page(st, run_pages))); continue
         nb = process_notebook(p.src, cwd=st.root / "nbs")
         fm = frontmatter(nb)
-        if p.out == "index.html": nb.cells.insert(min(1, len(nb.cells)), home_goals_cell(st, out))
+        if p.out == "index.html": nb.cells.append(nbformat.v4.new_markdown_cell(goals_overview(st)))
+        if p.out.startswith("reports/"):   # the parameters are in the run box, not two code cells before any prose
+            for c in nb.cells:
+                if {"parameters", "injected-parameters"} & set(c.metadata.get("tags", [])): c.metadata["tags"] = ["remove_cell"]
         titles[p.out] = fm.get("title") or p.src.stem
+        if p.out.startswith("reports/"): titles[p.out] = report_title(Path(p.out).stem, st, titles[p.out])
         rendered[p.out] = (fm, render_body(nb))
+    ids = {o: {i.lower(): i for i in re.findall(r'\bid="([^"]+)"', body)} for o, (_, body) in rendered.items()}
+    cfg = get_config()
+    site = SiteLinks(st.root, out, st.runs_dir, by_src, run_pages, ids,
+                     doc_url=f"{cfg.get('doc_host', '')}{cfg.get('doc_baseurl', '')}".rstrip("/"),
+                     src_url=f"{cfg.get('git_url', '')}/blob/{cfg.get('branch', 'main')}" if cfg.get("git_url") else "")
     staged = out.with_name(out.name + ".building")
     if staged.exists(): shutil.rmtree(staged)
     (staged / "reports").mkdir(parents=True)
     (staged / "site.css").write_text(_CSS + HtmlFormatter(style="default").get_style_defs(".highlight"))
     if (out / "README.md").is_file(): shutil.copy2(out / "README.md", staged / "README.md")
+    unconverted = []
     for p in pages:
         fm, body = rendered[p.out]
         d = os.path.dirname(p.out)
         (staged / d).mkdir(parents=True, exist_ok=True)
         up = os.path.relpath(".", d or ".")
-        desc = f'<p class="lead">{html.escape(str(fm.get("description", "")))}</p>' if fm.get("description") else ""
+        desc = f'<p class="lead">{inline_markdown(fm["description"])}</p>' if fm.get("description") else ""
+        top = (_run_box(p.run) + _params_box(p.run) + report_findings(p.src.parent)) if p.run else ""
+        foot = chapter_reports(st, page_chapter(p.out), pages, d, titles) if page_chapter(p.out) and not p.out.startswith("reports/") else ""
+        main, failed = render_math(f"<h1>{html.escape(titles[p.out])}</h1>{desc}{top}\n{local_links(body, p, site)}{foot}")
+        unconverted += [(p.out, f) for f in failed]
         page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <title>{html.escape(titles[p.out])} · drift_nb</title><link rel="stylesheet" href="{up}/site.css"></head>
-<body><header><a href="{up}/index.html">drift_nb</a></header>
+<body><header><a href="{up}/index.html">drift_nb</a> <a class="hlink" href="{up}/{GOALS_PAGE}">Goals</a></header>
 <div class="wrap"><nav id="sidebar">{_nav(pages, p, titles)}</nav>
-<main><h1>{html.escape(titles[p.out])}</h1>{desc}{_run_box(p.run) if p.run else ""}
-{_rewrite_links(body, p, by_src, d)}</main></div></body></html>
+<main>{main}</main></div></body></html>
 """
         (staged / p.out).write_text(page, encoding="utf-8")
+    for o, f in unconverted: print(f"[drift-nb] docs: {o}: formula left as TeX (latex2mathml could not read it): {f[:80]}")
     if out.exists(): shutil.rmtree(out)
     staged.rename(out)
     if readme: write_readme(st)

@@ -151,23 +151,25 @@ def _counts(sub: pd.DataFrame) -> str:
     met = int(sub["met"].sum())
     return f"{met} met, {len(sub) - met} missed of {len(sub)}"
 
-def goals_markdown(runs_dir=None, link_prefix: str = "", level: int = 2) -> str:
-    "A Markdown section 'Goals': per-run counts, then every goal's missed and met methods with their evidence."
+def goals_markdown(runs_dir=None, link_prefix: str = "", level: int = 2, link=None, heading: bool = True) -> str:
+    """A Markdown section 'Goals': per-run counts, then every goal's missed and met methods with their evidence.
+    Each run links to its goals table under `link_prefix`, or to `link(run)` when given (the docs site links report pages)."""
     h = "#" * level
     g, s = collect_goals(runs_dir), goals_summary(runs_dir)
-    out = [f"{h} Goals", ""]
+    href = link if link is not None else (lambda run: _link(link_prefix, run))
+    out = [f"{h} Goals", ""] if heading else []
     if g.empty: out += ["No run has a goals table (`tables/goals.csv`)."]
     else:
         out += ["A goal about an estimate is met only when its 95% interval clears the target. "
                 f"{_counts(g)} goals across {len(s)} run{'s' if len(s) != 1 else ''}.", "",
                 "| run | report | profile | commit | met | missed | total |", "|---|---|---|---|--:|--:|--:|"]
-        out += [f"| [{_md(r.run)}]({_link(link_prefix, r.run)}) | {_md(r.report)} | {_md(r.profile)} | `{str(r.commit)[:10]}` "
+        out += [f"| [{_md(r.run)}]({href(r.run)}) | {_md(r.report)} | {_md(r.profile)} | `{str(r.commit)[:10]}` "
                 f"| {r.met} | {r.missed} | {r.total} |" for r in s.itertuples()]
         for run, sub in g.groupby("run", sort=False):
             r0 = sub.iloc[0]
             out += ["", f"{h}# {_md(run)}: {_counts(sub)}", "",
                     f"Report `{r0['report']}`, profile `{r0['profile']}`, commit `{str(r0['commit'])[:10]}`: "
-                    f"[goals table]({_link(link_prefix, run)})."]
+                    f"[goals table]({href(run)})."]
             for goal, gs in sub.groupby("goal", sort=False):
                 out += ["", f"**{_md(goal)}**: {_counts(gs)}", ""]
                 for _, r in pd.concat([gs[~gs["met"]], gs[gs["met"]]]).iterrows():
@@ -182,24 +184,38 @@ def _wrap(text: str, first: str, rest: str, width: int) -> list[str]:
     return textwrap.wrap(text, width=width, initial_indent=first, subsequent_indent=rest,
                          break_long_words=True, break_on_hyphens=False) or [first.rstrip()]
 
-def goals_text(runs_dir=None, width: int = 100) -> str:
-    "The goals of every run as plain text for a terminal `width` columns wide: counts, then MISSED and met per goal."
+def goals_text(runs_dir=None, width: int = 100, report=None, missed: bool = False, detail: bool = True) -> str:
+    """The goals of the runs as plain text for a terminal `width` columns wide: counts per run, then (`detail`) MISSED
+    and met per goal with the evidence. `report` keeps the runs of one report (or run folder) name, or of a list of them;
+    `missed` lists only the missed methods (and the goals that have one)."""
     g, s = collect_goals(runs_dir), goals_summary(runs_dir)
     without = runs_without_goals(runs_dir)
+    if report is not None:
+        names = [report] if isinstance(report, str) else list(report)
+        known = sorted(set(s["run"]) | set(s["report"]))
+        bad = [n for n in names if n not in known]
+        if bad: raise GoalsError(f"no run with a goals table is called {bad[0]!r}; runs with goals: {', '.join(known) or '(none)'}")
+        keep = s["run"].isin(names) | s["report"].isin(names)
+        s = s[keep]; g = g[g["run"].isin(s["run"])]; without = []
     if g.empty: out = ["No run has a goals table (tables/goals.csv)."]
     else:
         out = _wrap(f"Goals: {_counts(g)} across {len(s)} run{'s' if len(s) != 1 else ''} "
                     "(met only when the 95% interval clears the target)", "", "  ", width) + [""]
         cols = s.assign(commit=s["commit"].astype(str).str[:10])
         out += ["  " + l for l in cols.to_string(index=False).splitlines()]
-        for run, sub in g.groupby("run", sort=False):
+        for run, sub in (g.groupby("run", sort=False) if detail else []):
+            if missed and sub["met"].all(): continue
             r0 = sub.iloc[0]
             out += ["", f"{run} ({r0['report']}, profile {r0['profile']}, commit {str(r0['commit'])[:10]}): {_counts(sub)}"]
             for goal, gs in sub.groupby("goal", sort=False):
+                rows = gs[~gs["met"]] if missed else pd.concat([gs[~gs["met"]], gs[gs["met"]]])
+                if rows.empty: continue
                 out += _wrap(f"{goal}: {_counts(gs)}", "  ", "      ", width)
-                for _, r in pd.concat([gs[~gs["met"]], gs[gs["met"]]]).iterrows():
+                for _, r in rows.iterrows():
                     mark = "MISSED " if not r["met"] else "met    "
                     who = f"{r['method']}: " if r["method"] else ""
                     out += _wrap(f"{who}{r['evidence']}", f"    {mark}", " " * 11, width)
+        if not detail:
+            out += ["", "Each goal with its evidence: --missed (the missed ones), --report NAME (one report), --all (every goal)."]
     if without: out += [""] + _wrap("Runs without a goals table: " + ", ".join(without), "", "  ", width)
     return "\n".join(out) + "\n"

@@ -21,15 +21,14 @@ from typing import Any
 
 import nbformat
 
-from .cache import NO_CACHE_ENV, RUN_MANIFEST
 from .core import atomic_write_json, atomic_write_text, config_hash, hardware_snapshot, hardware_summary
 from .results import RUN_DIR_ENV
 from .settings import Settings, load_settings
 
 # %% auto #0
-__all__ = ['EVIDENCE_PROFILE', 'RunnerError', 'ReportFailed', 'Param', 'Report', 'load_report', 'report_names', 'list_reports',
-           'get_report', 'coerce_value', 'resolve_parameters', 'run_dirname', 'git_info', 'compact_streams',
-           'run_report', 'write_index', 'reproduce']
+__all__ = ['EVIDENCE_PROFILE', 'ADHOC_DIR', 'RunnerError', 'ReportFailed', 'Param', 'Report', 'load_report', 'report_names',
+           'list_reports', 'get_report', 'coerce_value', 'resolve_parameters', 'parameter_sources', 'run_dirname',
+           'is_evidence', 'git_info', 'compact_streams', 'run_report', 'write_index', 'reproduce']
 
 # %% ../nbs/05_runner.ipynb #2c1ac79e
 class RunnerError(ValueError):
@@ -148,7 +147,7 @@ def coerce_value(param: Param, value: Any) -> Any:
     except ValueError: raise bad from None
 
 def resolve_parameters(report: Report, profile: str, overrides: dict | None = None,
-                       settings: Settings | None = None) -> dict:
+                       settings: Settings | None = None, check_device: bool = True) -> dict:
     "Final parameters of a run: notebook defaults < profile keys < `overrides`; validated before anything runs."
     st = settings or load_settings()
     try: prof = st.profile(profile)
@@ -169,19 +168,39 @@ def resolve_parameters(report: Report, profile: str, overrides: dict | None = No
     params.update(report.fixed)
     params.update({k: coerce_value(report.params[k], v) for k, v in overrides.items()})
     params["profile"] = profile
-    if "device" in params:  # a run meant for a GPU must not start on a machine without one
+    if check_device and "device" in params and params["device"] != "cpu":  # a run meant for a GPU must not start on a machine without one
         from drift_nb.core import get_device
         try: get_device(params["device"])
         except (ValueError, RuntimeError) as e:
             raise RunnerError(f"parameter 'device': {e} (profile {profile!r}; use --profile cpu or -p device cpu)") from None
     return params
 
+def parameter_sources(report: Report, profile: str, overrides: dict | None = None,
+                      settings: Settings | None = None) -> list[tuple[str, Any, str]]:
+    "`(name, value, source)` for every parameter a run would use; source is notebook, profile P, variant, override or --profile."
+    st = settings or load_settings()
+    params = resolve_parameters(report, profile, overrides, st, check_device=False)
+    prof, overrides = st.profile(profile), dict(overrides or {})
+    def source(k):
+        if k == "profile": return "--profile"
+        if k in overrides: return "override (-p)"
+        if k in report.fixed: return f"variant {report.name} (settings.ini)"
+        if k in prof: return f"profile {profile} (settings.ini)"
+        return "notebook default"
+    return [(k, v, source(k)) for k, v in params.items()]
+
 # %% ../nbs/05_runner.ipynb #0346b7aa
 EVIDENCE_PROFILE = "cpu"
+ADHOC_DIR = "_adhoc"
 
-def run_dirname(name: str, profile: str) -> str:
-    "`NAME` for the evidence profile (cpu), `NAME-PROFILE` otherwise."
+def run_dirname(name: str, profile: str, evidence: bool = True) -> str:
+    "Evidence: `NAME` at the evidence profile (cpu), `NAME-PROFILE` otherwise; ad hoc: `_adhoc/NAME-PROFILE`."
+    if not evidence: return f"{ADHOC_DIR}/{name}-{profile}"
     return name if profile == EVIDENCE_PROFILE else f"{name}-{profile}"
+
+def is_evidence(profile: str, overrides: dict | None = None, evidence: bool | None = None) -> bool:
+    "Whether a run replaces committed evidence: asked for (`evidence`), else only at the evidence profile with no overrides."
+    return bool(evidence) if evidence is not None else (profile == EVIDENCE_PROFILE and not overrides)
 
 def git_info(root: Path) -> dict:
     "The checkout's commit and whether tracked files differ from it (`unknown` outside git)."
@@ -307,20 +326,23 @@ def _check_kernel(kernel: str) -> None:
 # %% ../nbs/05_runner.ipynb #098e673c
 def run_report(name: str, overrides: dict | None = None, profile: str | None = None, *,
                settings: Settings | None = None, progress: bool = True, update_index: bool = True,
-               no_cache: bool = False) -> Path:
-    "Execute report `name` with papermill; return its run folder. Bad input raises `RunnerError` before anything runs."
+               no_cache: bool = False, evidence: bool | None = None) -> Path:
+    """Execute report `name` with papermill; return its run folder. Bad input raises `RunnerError` before anything runs.
+    `evidence` (default: cpu profile and no overrides) decides whether the run replaces committed evidence."""
     import papermill as pm
+    from drift_nb.cache import NO_CACHE_ENV, RUN_MANIFEST   # the cache imports torch: only a run needs it
     st = settings or load_settings()
     report = get_report(name, st)
     profile = profile or st.default_profile
     params = resolve_parameters(report, profile, overrides, st)
     _check_kernel(st.kernel)
-    dirname = run_dirname(name, profile)
-    meta = {"report": name, "profile": profile, "parameters": params,
+    evidence = is_evidence(profile, overrides, evidence)
+    dirname = run_dirname(name, profile, evidence)
+    meta = {"report": name, "profile": profile, "parameters": params, "evidence": evidence,
             "config_hash": config_hash({"report": name, "parameters": params}),
             "git": git_info(st.root), "hardware": hardware_snapshot("auto"), "cache": "off (--no-cache)" if no_cache else "on",
             "started_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")}
-    staged = st.runs_dir / "_staging" / f"{dirname}-{time.time_ns()}"
+    staged = st.runs_dir / "_staging" / f"{Path(dirname).name}-{time.time_ns()}"
     staged.mkdir(parents=True)
     out_nb = staged / f"{name}.ipynb"
     # what the kernel inherits; tqdm's "IProgress not found" warning is noise in a non-interactive run
@@ -338,7 +360,7 @@ def run_report(name: str, overrides: dict | None = None, profile: str | None = N
                             cwd=str(staged), progress_bar=progress, request_save_on_cell_execute=True,
                             execution_timeout=st.cell_timeout or None)
     except BaseException as e:
-        failed = st.runs_dir / "_failed" / dirname
+        failed = st.runs_dir / "_failed" / Path(dirname).name
         if failed.exists(): shutil.rmtree(failed)
         failed.parent.mkdir(parents=True, exist_ok=True)
         staged.rename(failed)
@@ -359,6 +381,7 @@ def run_report(name: str, overrides: dict | None = None, profile: str | None = N
     atomic_write_text(staged / "RUN.md", _run_md(report, params, meta, staged))
     final = st.runs_dir / dirname
     _swap_in(staged, final, st.runs_dir / "_staging")
+    if not evidence: return final          # ad hoc: figures stay in the run folder; figures/ and the index are untouched
     fig_staged = st.runs_dir / "_staging" / f"figures-{dirname}-{time.time_ns()}"
     fig_staged.mkdir(parents=True)
     for f in meta["figures"]: shutil.copy2(final / f, fig_staged / Path(f).name)
@@ -403,7 +426,7 @@ def reproduce(profile: str | None = None, *, settings: Settings | None = None, p
     for rep in list_reports(st):
         print(f"[drift-nb] running {rep.name} (profile {profile})", flush=True)
         try: results[rep.name] = run_report(rep.name, profile=profile, settings=st, progress=progress, update_index=False,
-                                            no_cache=no_cache)
+                                            no_cache=no_cache, evidence=True)
         except ReportFailed as e:
             print(f"[drift-nb] {e}", file=sys.stderr, flush=True); results[rep.name] = e
     write_index(st)

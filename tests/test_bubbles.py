@@ -16,7 +16,7 @@ def _common(r, folder, tables):
 
 def test_bubbles_v1_suite_runs_at_smoke(sandbox):
     r = drift_nb("run", "bubbles_v1_suite", "--profile", "smoke", "--no-progress", "-p", "n_generate", "32", "-p", "n_train", "3000")
-    t, goals, pd = _common(r, sandbox["runs"] / "bubbles_v1_suite-smoke",
+    t, goals, pd = _common(r, sandbox["runs"] / "_adhoc" / "bubbles_v1_suite-smoke",
                            ("v1_suite_configs", "v1_suite", "v1_pitfalls", "v1_findings", "design_comparison_s1_v1", "design_comparison_s5_4_v1"))
     cfg = pd.read_csv(t / "v1_suite_configs.csv")
     assert len(cfg) == 22 and cfg["label"].is_unique
@@ -37,7 +37,7 @@ def test_bubbles_v1_suite_runs_at_smoke(sandbox):
 def test_bubbles_remasking_runs_at_smoke(sandbox):
     from drift_nb.bubbles.plans import SEQ_LEN, names_to_tokens
     r = drift_nb("run", "bubbles_remasking", "--profile", "smoke", "--no-progress", "-p", "n_generate", "32", "-p", "n_train", "3000")
-    t, goals, pd = _common(r, sandbox["runs"] / "bubbles_remasking-smoke",
+    t, goals, pd = _common(r, sandbox["runs"] / "_adhoc" / "bubbles_remasking-smoke",
                            ("v2_by_seed", "v2_summary", "design_comparison_s1", "design_comparison_s5_4", "sigma_max_diagnostic",
                             "decision_tree", "speed", "samples_v2_baseline"))
     assert len(goals) == 3

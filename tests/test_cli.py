@@ -12,21 +12,26 @@ from conftest import drift_nb, tree
 def test_list_shows_reports_and_parameters(sandbox):
     r = drift_nb("list")
     assert r.returncode == 0, r.stderr
-    assert "data_overview:" in r.stdout
-    assert "n_samples (int, default 64)" in r.stdout and "profile (str" in r.stdout
+    assert any(l.startswith("data_overview ") for l in r.stdout.splitlines()) and "n_samples" not in r.stdout
+    r = drift_nb("list", "data_overview", "--profile", "smoke", "-p", "n_samples", "8")
+    assert r.returncode == 0, r.stderr
+    assert any("n_samples" in l and "= 8" in l and "override (-p)" in l for l in r.stdout.splitlines()), r.stdout
+    assert drift_nb("list", "no_such_report").returncode == 2
 
 
 def test_run_writes_notebook_tables_figures_runmd_and_index(sandbox):
+    """A smoke run with an override is ad hoc: its folder is papermill_runs/_adhoc/, and figures/ and the index stay
+    untouched; the same run with --evidence is committed evidence: NAME-smoke/, its figures copied, listed in the index."""
     r = drift_nb("run", "data_overview", "--profile", "smoke", "-p", "n_samples", "16", "--no-progress")
     assert r.returncode == 0, r.stderr
-    run = sandbox["runs"] / "data_overview-smoke"
+    run = sandbox["runs"] / "_adhoc" / "data_overview-smoke"
     files = tree(run)
     for f in ("data_overview.ipynb", "RUN.md", "run.json", "tables/class_balance.csv", "tables/class_balance.md",
               "tables/data_source.csv", "figures/samples.png", "figures/class_balance.png"):
         assert f in files, f"{f} missing from {files}"
-    assert tree(sandbox["figures"] / "data_overview-smoke") == ["class_balance.png", "samples.png"]
+    assert tree(sandbox["figures"]) == [] and not (sandbox["runs"] / "index.md").exists(), "an ad-hoc run touches no evidence"
     meta = json.loads((run / "run.json").read_text())
-    assert meta["parameters"]["n_samples"] == 16 and meta["profile"] == "smoke"
+    assert meta["parameters"]["n_samples"] == 16 and meta["profile"] == "smoke" and meta["evidence"] is False
     assert len(meta["config_hash"]) == 12 and meta["hardware"]["cpu_count"] >= 1
     runmd = (run / "RUN.md").read_text()
     for words in ("`n_samples` | `16`", "git commit", "config hash", "wall time", "torch"):
@@ -34,9 +39,24 @@ def test_run_writes_notebook_tables_figures_runmd_and_index(sandbox):
     nb = nbformat.read(run / "data_overview.ipynb", as_version=4)
     injected = [c for c in nb.cells if "injected-parameters" in c.metadata.get("tags", [])]
     assert injected and "n_samples = 16" in injected[0].source
+    r = drift_nb("run", "data_overview", "--profile", "smoke", "-p", "n_samples", "16", "--no-progress", "--evidence")
+    assert r.returncode == 0, r.stderr
+    ev = sandbox["runs"] / "data_overview-smoke"
+    assert json.loads((ev / "run.json").read_text())["evidence"] is True
+    assert tree(sandbox["figures"] / "data_overview-smoke") == ["class_balance.png", "samples.png"]
     index = (sandbox["runs"] / "index.md").read_text()
     assert "data_overview-smoke/tables/class_balance.md" in index and "data_overview-smoke/figures/samples.png" in index
+    assert "_adhoc" not in index
     assert not tree(sandbox["runs"] / "_staging"), "staging must be empty after a good run"
+
+
+def test_help_and_list_do_not_import_torch(sandbox):
+    import subprocess, sys
+    code = ("import sys; from drift_nb.cli import main; main(['list']); main(['list', 'data_overview', '--profile', 'cpu']); "
+            "assert 'torch' not in sys.modules, 'torch was imported'")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert "n_samples" in r.stdout and "from notebook default" in r.stdout
 
 
 @pytest.mark.parametrize("args, words", [
@@ -65,7 +85,7 @@ FAILING_REPORT = nbformat.v4.new_notebook(
 def test_failed_run_keeps_previous_results_and_names_the_notebook(sandbox, reports_copy):
     nbformat.write(FAILING_REPORT, reports_copy / "flaky.ipynb")
     assert drift_nb("run", "flaky", "--profile", "smoke", "--no-progress").returncode == 0
-    good = sandbox["runs"] / "flaky-smoke"
+    good = sandbox["runs"] / "_adhoc" / "flaky-smoke"
     before = {f: (good / f).read_bytes() for f in tree(good)}
     r = drift_nb("run", "flaky", "--profile", "smoke", "-p", "fail", "true", "--no-progress")
     assert r.returncode == 1
@@ -91,7 +111,7 @@ def test_routec_key_test_runs_at_smoke(sandbox):
     (the cpu profile's split; the model-cache test below runs the full 24-row table)."""
     r = drift_nb("run", "routec_key_test_stripes", "--profile", "smoke", "--no-progress")
     assert r.returncode == 0, r.stderr[-3000:]
-    run = sandbox["runs"] / "routec_key_test_stripes-smoke"
+    run = sandbox["runs"] / "_adhoc" / "routec_key_test_stripes-smoke"
     import pandas as pd
     key = pd.read_csv(run / "tables" / "key_test.csv")
     assert len(key) == 18 and set(key["method"]) == {"baseline", "drope", "learned_drope", "amortized",
@@ -129,7 +149,7 @@ def test_routec_gamma_sweep_runs_at_smoke(sandbox):
     r = drift_nb("run", "routec_gamma_sweep", "--profile", "smoke", "-p", "n_seeds", "2", "--no-progress")
     assert r.returncode == 0, r.stderr[-3000:]
     import pandas as pd
-    t = sandbox["runs"] / "routec_gamma_sweep-smoke" / "tables"
+    t = sandbox["runs"] / "_adhoc" / "routec_gamma_sweep-smoke" / "tables"
     sweep = pd.read_csv(t / "gamma_sweep.csv")
     assert sorted(sweep["gamma_cls"].unique()) == [0, 0.01, 0.05, 0.1, 0.5] and sorted(sweep["seed"].unique()) == [0, 1]
     assert len(sweep) == 40 and sweep["n"].eq(64).all()
@@ -145,7 +165,7 @@ def test_routec_gamma_sweep_runs_at_smoke(sandbox):
     assert (o["diff_min"] - g.min()).abs().max() < 1e-12 and (o["diff_max"] - g.max()).abs().max() < 1e-12
     v = pd.read_csv(t / "variants.csv")
     assert len(v) == 10 and sorted(v["seed"].unique()) == [0, 1]
-    assert (sandbox["runs"] / "routec_gamma_sweep-smoke" / "figures" / "gamma_sweep.png").exists()
+    assert (sandbox["runs"] / "_adhoc" / "routec_gamma_sweep-smoke" / "figures" / "gamma_sweep.png").exists()
 
 
 @pytest.mark.slow
@@ -153,13 +173,13 @@ def test_routec_ablations_runs_at_smoke(sandbox):
     r = drift_nb("run", "routec_ablations", "--profile", "smoke", "--no-progress")
     assert r.returncode == 0, r.stderr[-3000:]
     import pandas as pd
-    t = sandbox["runs"] / "routec_ablations-smoke" / "tables"
+    t = sandbox["runs"] / "_adhoc" / "routec_ablations-smoke" / "tables"
     assert len(pd.read_csv(t / "torus.csv")) == 16 and len(pd.read_csv(t / "torus_paired.csv")) == 12
     ece = pd.read_csv(t / "calibration_ece.csv")
     assert len(ece) == 36 and ece["ece"].between(0, 1).all()   # 5 weights + 3 torus nets + the pipeline's full net, x 4 configurations
     assert sorted(pd.read_csv(t / "iterative_steps.csv")["n_steps"].unique()) == [1, 2, 3, 4]
     assert not (t / "gamma_sweep.csv").exists() and not (t / "obs_kind.csv").exists()   # in their own reports
-    figs = sandbox["runs"] / "routec_ablations-smoke" / "figures"
+    figs = sandbox["runs"] / "_adhoc" / "routec_ablations-smoke" / "figures"
     assert {"torus.png", "reliability.png", "iterative_steps.png"} <= {p.name for p in figs.iterdir()}
 
 
@@ -168,14 +188,14 @@ def test_routec_ablations_energy_runs_at_smoke(sandbox):
     r = drift_nb("run", "routec_ablations_energy", "--profile", "smoke", "--no-progress")
     assert r.returncode == 0, r.stderr[-3000:]
     import pandas as pd
-    t = sandbox["runs"] / "routec_ablations_energy-smoke" / "tables"
+    t = sandbox["runs"] / "_adhoc" / "routec_ablations_energy-smoke" / "tables"
     obs = pd.read_csv(t / "obs_kind.csv")
     assert set(obs["obs_kind"]) == {"gaussian", "bernoulli"} and len(obs) == 16
     assert obs.query("where == 'MCMC E_obs'")["n"].eq(4).all() and obs.query("where == 'InpaintNet L_obs'")["n"].eq(64).all()
     assert len(pd.read_csv(t / "obs_kind_paired.csv")) == 8
     assert set(pd.read_csv(t / "gate_weights.csv")["gate"]) == {"contrastive", "contrastive+task"}
     assert len(pd.read_csv(t / "gate_mcmc.csv")) == 4 and len(pd.read_csv(t / "gate_mcmc_paired.csv")) == 2
-    figs = sandbox["runs"] / "routec_ablations_energy-smoke" / "figures"
+    figs = sandbox["runs"] / "_adhoc" / "routec_ablations_energy-smoke" / "figures"
     assert {"obs_kind.png", "gate_weights.png"} <= {p.name for p in figs.iterdir()}
 
 
@@ -194,7 +214,7 @@ def _check_delta_acc_intervals(tab):
 def test_routec_eval_suite_runs_at_smoke(sandbox):
     r = drift_nb("run", "routec_eval_suite", "--profile", "smoke", "-p", "n_timing", "1", "--no-progress", timeout=1800)
     assert r.returncode == 0, r.stderr[-3000:]
-    run = sandbox["runs"] / "routec_eval_suite-smoke"
+    run = sandbox["runs"] / "_adhoc" / "routec_eval_suite-smoke"
     import pandas as pd
     b1 = pd.read_csv(run / "tables" / "suite_b1.csv")
     methods = {"amortized", "amortized_maskonly", "iterative", "ood_random", "v2_soft", "v2_hard", "stripes_aware",
@@ -235,7 +255,7 @@ def test_routec_seeds_runs_at_smoke(sandbox):
     r = drift_nb("run", "routec_seeds", "--profile", "smoke", "-p", "n_timing", "1", "-p", "n_seeds", "2", "--no-progress",
                  timeout=1800)
     assert r.returncode == 0, r.stderr[-3000:]
-    run = sandbox["runs"] / "routec_seeds-smoke"
+    run = sandbox["runs"] / "_adhoc" / "routec_seeds-smoke"
     import pandas as pd
     per = pd.read_csv(run / "tables" / "suite_per_seed.csv")
     assert set(per["training_seed"]) == {0, 1} and set(per["method"]) == set(HEADLINE) and len(per) == 2 * 16 * len(HEADLINE)
@@ -259,7 +279,7 @@ def test_routec_seeds_runs_at_smoke(sandbox):
 def test_routec_mcmc_runs_at_smoke(sandbox):
     r = drift_nb("run", "routec_mcmc", "--profile", "smoke", "--no-progress", timeout=1800)
     assert r.returncode == 0, r.stderr[-3000:]
-    run = sandbox["runs"] / "routec_mcmc-smoke"
+    run = sandbox["runs"] / "_adhoc" / "routec_mcmc-smoke"
     import pandas as pd
     tab = pd.read_csv(run / "tables" / "mcmc_suite.csv")
     assert set(tab["method"]) == {"baseline", "drope", "learned_drope", "learned_drope_softmin"} and len(tab) == 16
@@ -280,8 +300,11 @@ def test_routec_mcmc_runs_at_smoke(sandbox):
 
 def test_report_variant_is_listed_and_its_fixed_parameters_cannot_be_overridden(sandbox):
     r = drift_nb("list")
-    assert r.returncode == 0 and "routec_mcmc_stripes:" in r.stdout and "masks = stripes" in r.stdout, r.stdout
-    assert "routec_key_test_stripes:" in r.stdout and "key_mcmc_masks = stripes" in r.stdout, r.stdout
+    lines = {l.split()[0]: l for l in r.stdout.splitlines() if l.strip()}
+    assert r.returncode == 0 and "masks = stripes" in lines["routec_mcmc_stripes"], r.stdout
+    assert "key_mcmc_masks = stripes" in lines["routec_key_test_stripes"], r.stdout
+    r = drift_nb("list", "routec_mcmc_stripes", "--profile", "smoke")
+    assert any("masks" in l and "'stripes'" in l and "from variant routec_mcmc_stripes" in l for l in r.stdout.splitlines()), r.stdout
     r = drift_nb("run", "routec_key_test_stripes", "--profile", "smoke", "-p", "key_mcmc_masks", "center")
     assert r.returncode == 2 and "fixed to 'stripes'" in r.stderr and "routec_key_test" in r.stderr, r.stderr
     r = drift_nb("run", "routec_mcmc_stripes", "--profile", "smoke", "-p", "masks", "center")
@@ -296,7 +319,7 @@ def test_model_cache_cold_warm_and_no_cache_runs_give_identical_tables(sandbox):
     the same tables (every column except timings); --no-cache trains afresh without touching the cache."""
     import json, shutil
     from drift_nb.compare import compare_runs
-    run = sandbox["runs"] / "routec_key_test-smoke"
+    run = sandbox["runs"] / "_adhoc" / "routec_key_test-smoke"
     statuses = lambda d: [m["status"] for m in json.loads((d / "run.json").read_text())["models"]]
     r = drift_nb("run", "routec_key_test", "--profile", "smoke", "--no-progress")
     assert r.returncode == 0, r.stderr[-3000:]
@@ -332,7 +355,14 @@ def test_goals_command_summarises_committed_runs():
     "drift-nb goals reads the committed runs: per report met/missed counts, then the missed goals with evidence."
     r = drift_nb("goals")
     assert r.returncode == 0, r.stderr
-    assert "routec_eval_suite" in r.stdout and "missed" in r.stdout.lower() and "[" in r.stdout
+    assert "routec_eval_suite" in r.stdout and "missed" in r.stdout.lower() and "MISSED" not in r.stdout, "short by default"
+    missed = drift_nb("goals", "--missed")
+    assert missed.returncode == 0 and "MISSED" in missed.stdout and "[" in missed.stdout
+    assert not any(l.startswith("    met    ") for l in missed.stdout.splitlines()), "--missed lists no met method"
+    one = drift_nb("goals", "--report", "routec_eval_suite")
+    assert one.returncode == 0 and "routec_eval_suite" in one.stdout and "bubbles_v1_suite" not in one.stdout
+    bad = drift_nb("goals", "--report", "no_such_report")
+    assert bad.returncode == 2 and "no_such_report" in bad.stderr and "routec_eval_suite" in bad.stderr
 
 
 def test_denoiser_results_runs_at_smoke(sandbox):
@@ -341,7 +371,7 @@ def test_denoiser_results_runs_at_smoke(sandbox):
     from drift_nb.goals import read_goals
     r = drift_nb("run", "denoiser_results", "--profile", "smoke", "--no-progress", "-p", "n_generate", "24", "-p", "n_train", "3000")
     assert r.returncode == 0, r.stderr[-3000:]
-    t = sandbox["runs"] / "denoiser_results-smoke" / "tables"
+    t = sandbox["runs"] / "_adhoc" / "denoiser_results-smoke" / "tables"
     for name in ("models", "repair", "editing", "generation", "generation_by_seed",
                  "goals", "samples_best", "samples_hybrid_ar3", "samples_autoregressive", "examples"):
         assert (t / f"{name}.csv").is_file(), name
@@ -362,7 +392,7 @@ def test_denoiser_energy_runs_at_smoke(sandbox):
     r = drift_nb("run", "denoiser_energy", "--profile", "smoke", "--no-progress", "-p", "n_generate", "16", "-p", "n_train", "3000",
                  "-p", "energy_steps", "30", "-p", "speed_batch", "4", "-p", "n_timing", "1", "-p", "max_candidates", "4")
     assert r.returncode == 0, r.stderr[-3000:]
-    t = sandbox["runs"] / "denoiser_energy-smoke" / "tables"
+    t = sandbox["runs"] / "_adhoc" / "denoiser_energy-smoke" / "tables"
     for name in ("energy_training", "energy_auc", "rejection", "speed", "goals"):
         assert (t / f"{name}.csv").is_file(), name
     rej = pd.read_csv(t / "rejection.csv")
@@ -384,7 +414,7 @@ def test_denoiser_variants_runs_at_smoke(sandbox):
     r = drift_nb("run", "denoiser_variants", "--profile", "smoke", "--no-progress", "-p", "n_generate", "16",
                  "-p", "n_train", "2000", "-p", "n_train_v2", "3000", "-p", "n_heldout", "200")
     assert r.returncode == 0, r.stderr[-3000:]
-    t = sandbox["runs"] / "denoiser_variants-smoke" / "tables"
+    t = sandbox["runs"] / "_adhoc" / "denoiser_variants-smoke" / "tables"
     for name in ("training", "sigma_max", "sigma_sweep", "self_conditioning", "hybrid_aware", "two_stage"):
         assert (t / f"{name}.csv").is_file(), name
     sm = pd.read_csv(t / "sigma_max.csv")

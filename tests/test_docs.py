@@ -41,7 +41,7 @@ def test_sidebar_groups_chapters_and_home_shows_goals(site):
     page = (site / "routec" / "masks.html").read_text()
     assert 'href="../site.css"' in page and 'href="../core.html"' in page, "pages in chapter folders link back up"
     text = _text(home)
-    assert "Goals" in text and "missed" in text and "routec_eval_suite" in text, "the home page summarises the goals"
+    assert "Goals at a glance" in text and "goals missed" in text, "the home page summarises the goals"
 
 
 def _text(html_page: str) -> str:
@@ -78,8 +78,10 @@ def _chromium(*args, timeout=120):
 
 @pytest.mark.skipif(not CHROMIUM and os.environ.get("DRIFT_NB_REQUIRE_CHROMIUM") != "1",
                     reason="headless Chromium not installed (Debian: apt-get install chromium)")
-@pytest.mark.parametrize("page, words", [("index.html", ["Two commands", "Infrastructure", "Reports"]),
-                                         ("core.html", ["Core utilities", "seed_everything", "get_device"])])
+@pytest.mark.parametrize("page, words", [("index.html", ["Two commands", "Infrastructure", "Reports", "Goals at a glance"]),
+                                         ("core.html", ["Core utilities", "seed_everything", "get_device"]),
+                                         ("drifting/drift_field.html", ["The drift field", "<mfrac>"]),
+                                         ("reports/data_overview.html", ["MNIST", "Parameters of this run"])])
 def test_screenshot_in_headless_chromium(site, tmp_path, page, words):
     assert CHROMIUM, "DRIFT_NB_REQUIRE_CHROMIUM=1 but no chromium on PATH"
     url = (site / page).as_uri()
@@ -95,20 +97,98 @@ def test_screenshot_in_headless_chromium(site, tmp_path, page, words):
     assert img.shape[0] == 900 and img.shape[1] == 1280
     assert img[..., :3].std() > 0.05, "the page must not render blank"
     keep = os.environ.get("DRIFT_NB_SCREENSHOTS")
-    if keep: Path(keep).mkdir(parents=True, exist_ok=True); shutil.copy2(shot, Path(keep) / page.replace(".html", ".png"))
+    if keep: Path(keep).mkdir(parents=True, exist_ok=True); shutil.copy2(shot, Path(keep) / page.replace(".html", ".png").replace("/", "_"))
 
 
-def test_readme_and_home_links_resolve(site):
-    "Every relative link of the README points at a file of the repository, and every local link of the home page at a page."
+def _pages(site):
+    "Every page of the site with its HTML, code blocks removed (their text may hold anything)."
     import re
+    return {p: re.sub(r"<pre\b.*?</pre>", "", p.read_text(), flags=re.S) for p in site.rglob("*.html")}
+
+
+def test_readme_and_site_links_resolve(site):
+    """Every relative link of the README points at a file of the repository; every local link of every page resolves
+    from where the page is (wherever the site and the repository live), and none goes to the public site or the remote."""
+    import re
+    from nbdev.config import get_config
     readme = (ROOT / "README.md").read_text()
     links = [l.split("#")[0] for l in re.findall(r"\]\(([^)\s]+)\)", readme) if not re.match(r"[a-z]+://", l) and not l.startswith("#")]
     assert links, "the README links the chapters"
     missing = [l for l in links if l and not (ROOT / l).exists()]
     assert not missing, f"README links to missing files: {missing[:5]}"
-    home = (site / "index.html").read_text()
-    hrefs = [h.split("#")[0] for h in re.findall(r'href="([^"]+)"', home) if not re.match(r"[a-z]+:", h) and not h.startswith("#")]
-    # a link that leaves the site points into the repository the site is built in (docs/ by default)
-    bad = [h for h in hrefs if h and not ((ROOT / "docs" / h) if h.startswith("../") else (site / h)).exists()]
-    assert not bad, f"the home page links to missing pages: {bad[:5]}"
     assert "[[" not in readme, "a name linked twice"
+    cfg = get_config()
+    remote = tuple(u for u in (cfg.get("doc_host"), cfg.get("git_url")) if u)
+    bad, away = [], []
+    for page, text in _pages(site).items():
+        for h in re.findall(r'href="([^"]+)"', text):
+            if h.startswith(remote): away.append((page.name, h)); continue
+            if re.match(r"[a-z]+:", h) or h.startswith("#"): continue
+            if not (page.parent / h.split("#")[0]).exists(): bad.append((str(page.relative_to(site)), h))
+    assert not bad, f"links that lead nowhere: {bad[:5]}"
+    assert not away, f"links to the public site or the remote repository: {away[:5]}"
+    home = (site / "index.html").read_text()
+    assert 'href="routec/masks.html"' in home.split("<main>")[1], "the home page maps the chapters"
+
+
+def test_symbols_link_within_their_chapter(site):
+    "nbdev links every backticked name it knows; a name that is another chapter's symbol (`tokens`) must not link there."
+    import re
+    for chapter in ("bubbles", "denoiser", "drifting", "routec"):
+        for page in (site / chapter).glob("*.html"):
+            main = page.read_text().split("<main>")[1].split('<section class="chapter-reports">')[0]
+            others = [h for h in re.findall(r'href="\.\./([a-z]+)/', main) if h != chapter and h != "reports"]
+            assert not others, f"{page.name} links into chapter(s) {set(others)}"
+
+
+def test_math_renders_and_no_tex_reaches_a_page(site):
+    import html, re
+    raw = []
+    for page, text in _pages(site).items():
+        body = text.split("<main>", 1)[1]
+        words = html.unescape(re.sub(r"<code\b.*?</code>|<math\b.*?</math>|<[^>]+>", " ", body, flags=re.S))
+        raw += [(page.name, m.group(0)) for m in re.finditer(r"\\frac|\\mathrm|\\sum|\$[^$\s][^$\n]{0,80}?[^\s$\\]\$|\$\$", words)]
+        raw += [(page.name, "raw table") for _ in re.finditer(r"\|\s*:?-{2,}:?\s*\|", words)]
+        raw += [(page.name, "backticks in subtitle") for _ in re.finditer(r'<p class="lead">[^<]*`', text)]
+    assert not raw, f"TeX, tables or backticks left raw: {raw[:8]}"
+    field = (site / "drifting" / "drift_field.html").read_text()
+    assert field.count("<math") >= 50 and "<mfrac>" in field
+
+
+def test_home_goals_and_report_pages(site):
+    import re
+    from drift_nb.docs import GOALS_PAGE
+    home = (site / "index.html").read_text().split("<main>")[1]
+    assert home.index("Two commands") < home.index("Goals at a glance"), "the introduction comes first"
+    ids = re.findall(r'\bid="([^"]+)"', home)
+    assert len(ids) == len(set(ids)), "no two headings share an id"
+    assert f'href="{GOALS_PAGE}"' in home and (site / GOALS_PAGE).is_file()
+    titles = {}
+    for page in (site / "reports").glob("*.html"):
+        t = re.search(r"<h1>(.*?)</h1>", page.read_text()).group(1)
+        titles.setdefault(t, []).append(page.name)
+    assert all(len(v) == 1 for v in titles.values()), f"reports sharing a title: {[v for v in titles.values() if len(v) > 1]}"
+    if (ROOT / "papermill_runs" / "routec_mcmc_stripes" / "run.json").is_file():
+        page = (site / "reports" / "routec_mcmc_stripes.html").read_text().split("<main>")[1]
+        assert page.index("Findings:") < page.index('<div class="highlight') and "profile = " not in page.split("Findings:")[0]
+    for chapter in ("routec", "bubbles"):
+        assert 'href="../reports/' in (site / chapter / "masks.html" if chapter == "routec" else site / chapter / "plans.html").read_text()
+
+
+@pytest.mark.skipif(not CHROMIUM and os.environ.get("DRIFT_NB_REQUIRE_CHROMIUM") != "1",
+                    reason="headless Chromium not installed (Debian: apt-get install chromium)")
+def test_chromium_draws_a_fraction(site, tmp_path):
+    """Chromium lays the drift field's first fraction out as MathML: numerator above denominator, taller than a line.
+    Drawn as raw text the two would sit side by side on one line."""
+    assert CHROMIUM, "DRIFT_NB_REQUIRE_CHROMIUM=1 but no chromium on PATH"
+    page = site / "drifting" / "drift_field.html"
+    probe = page.with_name("probe.html")
+    js = ("<script>window.addEventListener('load',()=>{const f=document.querySelector('mfrac');"
+          "const [a,b]=[f.children[0].getBoundingClientRect(),f.children[1].getBoundingClientRect()];"
+          "const line=parseFloat(getComputedStyle(document.body).fontSize);"
+          "document.body.setAttribute('data-probe',[a.bottom<=b.top+1,f.getBoundingClientRect().height>1.2*line].join(','));});</script>")
+    probe.write_text(page.read_text().replace("</body>", js + "</body>"))
+    dom = _chromium(f"--user-data-dir={tmp_path / 'prof'}", "--virtual-time-budget=3000", "--dump-dom", probe.as_uri())
+    probe.unlink()
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    assert 'data-probe="true,true"' in dom.stdout, "the fraction is not stacked: MathML did not render"

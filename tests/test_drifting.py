@@ -10,7 +10,7 @@ from conftest import drift_nb
 
 
 def _tables(sandbox, report):
-    return sandbox["runs"] / f"{report}-smoke" / "tables"
+    return sandbox["runs"] / "_adhoc" / f"{report}-smoke" / "tables"
 
 
 def _goals(t):
@@ -44,7 +44,7 @@ def test_drifting_mnist_runs_at_smoke(sandbox):
     assert len(pd.read_csv(t / "stages.csv")) == 9
     g = _goals(t)
     assert len(g) == 6
-    figs = sandbox["runs"] / "drifting_mnist-smoke" / "figures"
+    figs = sandbox["runs"] / "_adhoc" / "drifting_mnist-smoke" / "figures"
     assert {"alpha_sweep.png", "samples_by_method.png", "grid_across_checkpoints.png", "nn_audit.png"} <= {p.name for p in figs.iterdir()}
 
 

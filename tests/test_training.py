@@ -112,7 +112,7 @@ def test_training_precision_runs_at_smoke(sandbox, tmp_path, monkeypatch):
     r = drift_nb("run", "training_precision", "--profile", "smoke", "--no-progress", "-p", "timing_steps", "4",
                  "-p", "models", "routec.autoencoder,drifting.classifier")
     assert r.returncode == 0, r.stderr[-3000:]
-    t = pd.read_csv(sandbox["runs"] / "training_precision-smoke" / "tables" / "precision.csv")
+    t = pd.read_csv(sandbox["runs"] / "_adhoc" / "training_precision-smoke" / "tables" / "precision.csv")
     assert t["model"].tolist() == ["routec.autoencoder", "drifting.classifier"]
     assert (t["step_ms_fp32"] > 0).all() and (t["step_ms_bf16"] > 0).all()
     assert (t["speedup_bf16"] - t["step_ms_fp32"] / t["step_ms_bf16"]).abs().max() < 1e-9
