@@ -28,7 +28,8 @@ from .settings import Settings, load_settings
 # %% auto #0
 __all__ = ['EVIDENCE_PROFILE', 'ADHOC_DIR', 'RunnerError', 'ReportFailed', 'Param', 'Report', 'load_report', 'report_names',
            'list_reports', 'get_report', 'coerce_value', 'resolve_parameters', 'parameter_sources', 'run_dirname',
-           'is_evidence', 'git_info', 'compact_streams', 'run_report', 'write_index', 'reproduce']
+           'is_evidence', 'git_info', 'compact_streams', 'run_report', 'write_index', 'reproduce', 'wall_time_rows',
+           'wall_time_markdown']
 
 # %% ../nbs/05_runner.ipynb #2c1ac79e
 class RunnerError(ValueError):
@@ -431,3 +432,43 @@ def reproduce(profile: str | None = None, *, settings: Settings | None = None, p
             print(f"[drift-nb] {e}", file=sys.stderr, flush=True); results[rep.name] = e
     write_index(st)
     return results
+
+# %% ../nbs/05_runner.ipynb #wt000002
+def _run_kind(models: list) -> str:
+    "What a run had to train: 'evaluation only', 'warm' or 'cold'."
+    trained = sum(m["status"] in ("trained", "uncached") for m in models)
+    if trained: return "cold"
+    return "warm" if any(m["status"] == "loaded" for m in models) else "evaluation only"
+
+def wall_time_rows(runs_dir=None) -> list[dict]:
+    "One row per committed run: report, wall minutes, kind (`_run_kind`), model counts, host and date."
+    from drift_nb.goals import read_run_meta, run_folders
+    rows = []
+    for d in run_folders(runs_dir):
+        meta = read_run_meta(d)
+        ms = meta.get("models") or []
+        hw = meta.get("hardware", {})
+        rows.append({"run": d.name, "minutes": meta["wall_time_s"] / 60, "kind": _run_kind(ms), "models": len(ms),
+                     "committed": sum(m["status"] == "committed" for m in ms), "loaded": sum(m["status"] == "loaded" for m in ms),
+                     "trained": sum(m["status"] in ("trained", "uncached") for m in ms),
+                     "host": f"{hw.get('cpu_count', '?')}-core {hw.get('cpu_model') or hw.get('processor') or '?'}",
+                     "date": str(meta.get("started_utc", ""))[:10]})
+    return rows
+
+def wall_time_markdown(runs_dir=None) -> str:
+    "The README's wall-time table: one row per committed run, its time under evaluation only / warm / cold."
+    rows = wall_time_rows(runs_dir)
+    if not rows: return "No committed runs yet: `make reproduce`.\n"
+    from collections import Counter
+    host = Counter(r["host"] for r in rows).most_common(1)[0][0]
+    fmt = lambda m: f"{m * 60:.0f} s" if m < 1 else f"{m:.1f} min"
+    out = [f"Measured on a {host} host at the cpu profile, unless a row names another; the date is the run's.", "",
+           "| report | evaluation only | warm | cold | models: committed / cache / trained | date |", "|---|--:|--:|--:|---|---|"]
+    for r in rows:
+        cells = {k: "" for k in ("evaluation only", "warm", "cold")}
+        cells[r["kind"]] = fmt(r["minutes"]) + ("" if r["host"] == host else f" ({r['host']})")
+        ms = f"{r['committed']} / {r['loaded']} / {r['trained']}" if r["models"] else "none"
+        out.append(f"| `{r['run']}` | {cells['evaluation only']} | {cells['warm']} | {cells['cold']} | {ms} | {r['date']} |")
+    total = {k: sum(r["minutes"] for r in rows if r["kind"] == k) for k in ("evaluation only", "warm", "cold")}
+    out += ["", "Sum of the committed runs: " + ", ".join(f"{fmt(v)} {k}" for k, v in total.items() if v) + "."]
+    return "\n".join(out) + "\n"

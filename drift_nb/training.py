@@ -39,7 +39,7 @@ __all__ = ['RESUME_MODES', 'PRECISIONS', 'KILL_ENV', 'SPEC_MODULES', 'SPEC_MODUL
            'TrainContext', 'GeneratorState', 'training_context', 'fit', 'ModelSpec', 'register', 'specs', 'get_spec',
            'with_deps', 'fingerprint', 'fingerprint_diff', 'model_fingerprint', 'ModelError', 'models_dir', 'entry_dir',
            'read_manifest', 'read_weights', 'write_entry', 'committed_entries', 'load_entry', 'curve_of', 'get_model',
-           'train_dir', 'train_model', 'models_table', 'precision_benchmark']
+           'train_dir', 'train_model', 'models_table', 'precision_benchmark', 'models_markdown']
 
 # %% ../nbs/13_training.ipynb #4e421efa
 def world() -> tuple[int, int]:
@@ -635,3 +635,36 @@ def precision_benchmark(names, *, profile: str = "cpu", timing_steps: int = 40, 
             row["adopt_bf16"] = bool(row["speedup_bf16"] >= speedup_needed and within)
         rows.append(row)
     return pd.DataFrame(rows)
+
+# %% ../nbs/13_training.ipynb #mm000002
+def models_markdown(root=None) -> str:
+    "Markdown: the committed cpu-profile models per family (spec without `.seedN`), their seeds, steps, time, size, metric."
+    import re
+    base, fams, n_specs = models_dir(root), {}, len(specs())
+    for name in specs():
+        d = entry_dir(name, "cpu", root)
+        if not (d / "manifest.json").is_file(): continue
+        man = read_manifest(d)
+        fams.setdefault(re.sub(r"\.seed\d+$", "", name), []).append(man)
+    if not fams: return "No model is committed yet: `make train`.\n"
+    def key_of(m):   # the held-out metric, not a sample count
+        return next((k for k in (m.get("metrics") or {}) if not k.endswith("_n")), None)
+    def metric(m):
+        k = key_of(m)
+        return f"{m['metrics'][k]:.4g}" if k else "–"
+    def dur(a, b):
+        f = lambda v: f"{v * 60:.0f} s" if v < 1 else f"{v:.1f} min"
+        return f(a) if f(a) == f(b) else f"{f(a)} – {f(b)}"
+    rows, total_min, total_mb, n = [], 0.0, 0.0, 0
+    for fam, ms in sorted(fams.items()):
+        mins = [(m["steps"] * m["step_seconds_median"] if m.get("step_seconds_median") else m["wall_seconds"]) / 60 for m in ms]
+        mb = sum(m["weights_bytes"] for m in ms) / 2**20
+        key = key_of(ms[0]) or ""
+        total_min, total_mb, n = total_min + sum(mins), total_mb + mb, n + len(ms)
+        rows.append(f"| `{fam}` | {len(ms)} | {ms[0]['steps']:,} | {dur(min(mins), max(mins))} | {mb:.2f} MiB | "
+                    f"{key.replace('_', ' ') + ': ' if key else ''}{', '.join(metric(m) for m in ms)} |")
+    size = sum(f.stat().st_size for f in base.rglob("*") if f.is_file() and not any(p.endswith("-smoke") for p in f.parts))
+    return (f"Committed: **{n} of the {n_specs} specs**, {size / 2**20:.1f} MiB in `models/` (the budget is 100 MB); "
+            f"their training took {total_min:.0f} min of steps (steps × median step time).\n\n"
+            "| model | seeds | steps | training per seed | size | held-out metric per seed |\n|---|--:|--:|--:|--:|---|\n"
+            + "\n".join(rows) + "\n")
