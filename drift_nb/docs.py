@@ -319,7 +319,7 @@ def _params_box(run: dict) -> str:
                    for k, v in run.get("parameters", {}).items())
     return f"<details><summary>Parameters of this run</summary><table>{rows}</table></details>" if rows else ""
 
-def chapter_reports(st: Settings, chapter: str, pages: list, here: str, titles: dict) -> str:
+def chapter_reports(chapter: str, pages: list, here: str, titles: dict) -> str:
     "HTML listing a chapter's report pages, for the foot of each of its pages."
     reps = [p for p in pages if p.out.startswith("reports/") and page_chapter(p.out) == chapter]
     if not reps: return ""
@@ -370,7 +370,7 @@ def build_docs(out: str | Path | None = None, settings: Settings | None = None, 
         up = os.path.relpath(".", d or ".")
         desc = f'<p class="lead">{inline_markdown(fm["description"])}</p>' if fm.get("description") else ""
         top = (_run_box(p.run) + _params_box(p.run) + report_findings(p.src.parent)) if p.run else ""
-        foot = chapter_reports(st, page_chapter(p.out), pages, d, titles) if page_chapter(p.out) and not p.out.startswith("reports/") else ""
+        foot = chapter_reports(page_chapter(p.out), pages, d, titles) if page_chapter(p.out) and not p.out.startswith("reports/") else ""
         main, failed = render_math(f"<h1>{html.escape(titles[p.out])}</h1>{desc}{top}\n{local_links(body, p, site)}{foot}")
         unconverted += [(p.out, f) for f in failed]
         page = f"""<!DOCTYPE html>
