@@ -23,8 +23,8 @@ from ..core import check_choice, get_device, rand_on, seed_everything
 from .field import compute_V, drift_loss
 
 # %% auto #0
-__all__ = ['SETS_CHOICES', 'STD_EPS', 'LAMBDA_FLOOR', 'MAEConfig', 'BasicBlock', 'patch_mask', 'ResNetMAE', 'train_mae',
-           'feature_sets', 'feature_scale', 'grouped_feature_drift_loss', 'feature_drift_loss']
+__all__ = ['SETS_CHOICES', 'SCOPE_CHOICES', 'STD_EPS', 'LAMBDA_FLOOR', 'MAEConfig', 'BasicBlock', 'patch_mask', 'ResNetMAE',
+           'train_mae', 'feature_sets', 'feature_scale', 'grouped_feature_drift_loss', 'feature_drift_loss']
 
 # %% ../../nbs/drifting/03_features.ipynb #32409829
 @dataclass(frozen=True)
@@ -158,6 +158,7 @@ def train_mae(images: torch.Tensor, cfg: MAEConfig = MAEConfig(), steps: int = 8
 
 # %% ../../nbs/drifting/03_features.ipynb #6cf586d3
 SETS_CHOICES = ("ab", "abc", "abcd")
+SCOPE_CHOICES = ("shared", "per_class")   # S_j and lambda_j: one per feature key over all classes (official), or one per class
 STD_EPS = 1e-12
 LAMBDA_FLOOR = 1e-5   # per-dimension RMS drift, in units of the set's mean distance: below it the field is rounding
 
@@ -221,18 +222,22 @@ def _feature_triples(gen, pos, extra, encoder, sets, raw, raw_weight, mask_self)
         out["raw"] = (g, pos.flatten(2)[:, None], torch.cat([g.detach(), e], 2) if mask_self else e, float(raw_weight))
     return out
 
-def feature_scale(phi_gen: torch.Tensor, phi_pos: torch.Tensor, phi_neg: torch.Tensor, mask_self: bool = True) -> torch.Tensor:
-    "S_j = E||phi(x) - phi(y)|| / sqrt(C) over generated x and y in pos ∪ neg, sets `[B, n, C]` (or `[G, B, n, C]`: one S per group)."
+def feature_scale(phi_gen: torch.Tensor, phi_pos: torch.Tensor, phi_neg: torch.Tensor, w_neg=None,
+                  normalisation_scope: str = "shared") -> torch.Tensor:
+    "S_j: the target-weighted mean of ||phi(x) - phi(y)|| / sqrt(C) over generated x and y in pos ∪ neg, sets `[B, n, C]` (or `[G, B, n, C]`, `w_neg` `[G, N-]`: one S per group, pooled over the groups when `shared`)."
+    check_choice("normalisation_scope", normalisation_scope, SCOPE_CHOICES)
     with torch.no_grad():
         grouped = phi_gen.dim() == 4
-        if not grouped: phi_gen, phi_pos, phi_neg = phi_gen[None], phi_pos[None], phi_neg[None]
+        if not grouped:
+            phi_gen, phi_pos, phi_neg = phi_gen[None], phi_pos[None], phi_neg[None]
+            if w_neg is not None: w_neg = torch.as_tensor(w_neg)[None]
         G, B, N, C = phi_gen.shape
         d = torch.cdist(phi_gen.detach().flatten(0, 1), torch.cat([phi_pos, phi_neg], 2).flatten(0, 1)).view(G, B, N, -1)
-        total, count = d.sum((1, 2, 3)), d[0].numel()
-        if mask_self:                                       # y_neg[i] is x_i: that distance is 0 by definition, not a pair
-            i = torch.arange(N, device=d.device)
-            total, count = total - d[:, :, i, phi_pos.shape[2] + i].sum((1, 2)), count - B * N
-        S = total / count / math.sqrt(C)
+        w_n = d.new_ones(G, phi_neg.shape[2]) if w_neg is None else torch.as_tensor(w_neg).to(d)
+        w = torch.cat([d.new_ones(G, phi_pos.shape[2]), w_n], 1)           # positives weigh 1, negatives their w_neg
+        num, den = (d * w[:, None, None, :]).sum((1, 2, 3)), B * N * w.sum(1)   # the self pairs count, at distance 0
+        S = (num.sum() / den.sum()).expand(G) if normalisation_scope == "shared" else num / den
+        S = S / math.sqrt(C)
         return S if grouped else S[0]
 
 def _check_images(name, t, lead=1):
@@ -240,8 +245,12 @@ def _check_images(name, t, lead=1):
         raise ValueError(f"{name} must be a floating-point tensor [{'G, ' if lead == 2 else ''}n, ...], got "
                          f"{tuple(t.shape) if isinstance(t, torch.Tensor) else type(t).__name__}")
 
-def _check_options(sets, taus, raw_weight, encoder, raw):
+def _check_options(sets, taus, raw_weight, encoder, raw, normalisation_scope="shared", affinity_floor=None):
     check_choice("sets", sets, SETS_CHOICES)
+    check_choice("normalisation_scope", normalisation_scope, SCOPE_CHOICES)
+    if affinity_floor is not None and (isinstance(affinity_floor, bool) or not isinstance(affinity_floor, Real)
+                                       or not 0 < affinity_floor < 1):
+        raise ValueError(f"affinity_floor must be None (no floor) or a number in (0, 1) (the official code uses 1e-6), got {affinity_floor!r}")
     taus = tuple(taus) if isinstance(taus, (list, tuple)) else (taus,)
     if not taus or any(isinstance(t, bool) or not isinstance(t, Real) or not 0 < t < math.inf for t in taus):
         raise ValueError(f"taus must be one or more finite numbers > 0, got {taus!r}")
@@ -252,12 +261,13 @@ def _check_options(sets, taus, raw_weight, encoder, raw):
 
 def grouped_feature_drift_loss(gen: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, *, taus=(0.02, 0.05, 0.2), w_neg=None,
                                normalize: str = "both", mask_self: bool = True, encoder=None, sets: str = "abcd", raw: bool = True,
-                               raw_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+                               raw_weight: float = 1.0, affinity_floor: float | None = 1e-6,
+                               normalisation_scope: str = "shared") -> tuple[torch.Tensor, dict[str, float]]:
     "`feature_drift_loss` of G independent groups (classes) at once: gen `[G, N, ...]`, pos `[G, N+, ...]`, neg `[G, N-, ...]`, w_neg `[G, N-]`; the mean over groups."
     for name, t in (("gen", gen), ("pos", pos), ("neg", neg)): _check_images(name, t, lead=2)
     if not gen.shape[2:] == pos.shape[2:] == neg.shape[2:] or not gen.shape[0] == pos.shape[0] == neg.shape[0]:
         raise ValueError(f"gen, pos and neg must have the same groups and sample shape, got gen {tuple(gen.shape)}, pos {tuple(pos.shape)}, neg {tuple(neg.shape)}")
-    taus = _check_options(sets, taus, raw_weight, encoder, raw)
+    taus = _check_options(sets, taus, raw_weight, encoder, raw, normalisation_scope, affinity_floor)
     Gn, N = gen.shape[:2]
     if mask_self:
         if neg.shape[1] < N or not torch.equal(neg[:, :N], gen.detach()):
@@ -271,7 +281,7 @@ def grouped_feature_drift_loss(gen: torch.Tensor, pos: torch.Tensor, neg: torch.
     triples = _feature_triples(gen, pos, extra, encoder, sets, raw, raw_weight, mask_self)
     normed, logs = {}, {}
     for name, (g, p, n, w) in triples.items():
-        S = feature_scale(g, p, n, mask_self).clamp_min(1e-12).view(-1, 1, 1, 1)     # one S_j per group
+        S = feature_scale(g, p, n, w_neg, normalisation_scope).clamp_min(1e-12).view(-1, 1, 1, 1)   # [G]: per group or pooled
         normed[name] = (g / S, p / S, n / S, w)
         logs[f"S/{name}"] = float(S.mean())
     by_dim: dict[int, list[str]] = {}
@@ -284,9 +294,10 @@ def grouped_feature_drift_loss(gen: torch.Tensor, pos: torch.Tensor, neg: torch.
         V_sum, V2 = [0.0] * len(names), [0.0] * len(names)
         for tau in taus:
             V = compute_V(Gt.flatten(0, 1), P.flatten(0, 1), Q.flatten(0, 1), tau * math.sqrt(C), mask_self=mask_self,
-                          normalize=normalize, w_neg=w).view(Gn, Btot, N, C)
+                          normalize=normalize, w_neg=w, affinity_floor=affinity_floor).view(Gn, Btot, N, C)
             for i, Vi in enumerate(V.split(sizes, dim=1)):
                 lam2 = Vi.pow(2).sum(-1).mean((1, 2)) / C     # lambda_j^2 = E||V||^2 / C_j, per group
+                if normalisation_scope == "shared": lam2 = lam2.mean().expand_as(lam2)   # groups are equal-sized: the pooled mean
                 V2[i] += float(lam2.mean()) / len(taus)
                 V_sum[i] = V_sum[i] + Vi / lam2.sqrt().clamp_min(LAMBDA_FLOOR).view(-1, 1, 1, 1)
         for i, k in enumerate(names):
@@ -298,17 +309,18 @@ def grouped_feature_drift_loss(gen: torch.Tensor, pos: torch.Tensor, neg: torch.
 
 def feature_drift_loss(gen: torch.Tensor, pos: torch.Tensor, neg: torch.Tensor, *, taus=(0.02, 0.05, 0.2), w_neg=None,
                        normalize: str = "both", mask_self: bool = True, encoder=None, sets: str = "abcd", raw: bool = True,
-                       raw_weight: float = 1.0) -> tuple[torch.Tensor, dict[str, float]]:
+                       raw_weight: float = 1.0, affinity_floor: float | None = 1e-6) -> tuple[torch.Tensor, dict[str, float]]:
     "Feature-space drifting loss: sum over feature sets j of MSE(φ̃_j(gen), sg(φ̃_j(gen) + Σ_τ V_j,τ/λ_j,τ)); -> (loss, logs)."
     for name, t in (("gen", gen), ("pos", pos), ("neg", neg)): _check_images(name, t)
     if not gen.shape[1:] == pos.shape[1:] == neg.shape[1:]:
         raise ValueError(f"gen, pos and neg must have the same sample shape, got gen {tuple(gen.shape)}, pos {tuple(pos.shape)}, neg {tuple(neg.shape)}")
-    _check_options(sets, taus, raw_weight, encoder, raw)
+    _check_options(sets, taus, raw_weight, encoder, raw, affinity_floor=affinity_floor)
     N = gen.shape[0]
     if mask_self and (len(neg) < N or not torch.equal(neg[:N], gen.detach())):
         raise ValueError(f"mask_self=True means the first {N} rows of neg are gen itself (detached); neg has {len(neg)} rows"
                          f"{'' if len(neg) < N else ' and its first rows differ from gen'}; pass mask_self=False for other negatives")
     if w_neg is not None: w_neg = torch.as_tensor(w_neg, dtype=gen.dtype, device=gen.device)[None]
     return grouped_feature_drift_loss(gen[None], pos[None], neg[None], taus=taus, w_neg=w_neg, normalize=normalize,
-                                      mask_self=mask_self, encoder=encoder, sets=sets, raw=raw, raw_weight=raw_weight)
+                                      mask_self=mask_self, encoder=encoder, sets=sets, raw=raw, raw_weight=raw_weight,
+                                      affinity_floor=affinity_floor)
 

@@ -32,6 +32,14 @@ def _check_positive(name: str, v) -> float:
         raise ValueError(f"{name} must be a finite number > 0, got {v!r}")
     return float(v)
 
+def _check_floor(affinity_floor):
+    "`affinity_floor` is None (no floor, Alg. 2 as printed) or a number in (0, 1) (the official code: 1e-6)."
+    if affinity_floor is None: return None
+    if isinstance(affinity_floor, bool) or not isinstance(affinity_floor, Real) or not 0 < affinity_floor < 1:
+        raise ValueError(f"affinity_floor must be None (no floor) or a number in (0, 1) (the official code uses 1e-6), "
+                         f"got {affinity_floor!r}")
+    return float(affinity_floor)
+
 def _check_field_inputs(x, y_pos, y_neg, tau, mask_self, normalize, self_mask_value, w_neg):
     "Validate the arguments of `compute_V`; return (tau, self_mask_value, w_neg as a tensor or None)."
     for name, t in (("x", x), ("y_pos", y_pos), ("y_neg", y_neg)): _check_points(name, t)
@@ -62,9 +70,11 @@ def _check_field_inputs(x, y_pos, y_neg, tau, mask_self, normalize, self_mask_va
     return tau, self_mask_value, w
 
 def drift_affinity(x: torch.Tensor, y_pos: torch.Tensor, y_neg: torch.Tensor, tau: float, mask_self: bool = True,
-                   normalize: str = "both", self_mask_value: float = 1e6, w_neg=None) -> tuple[torch.Tensor, torch.Tensor]:
-    "Steps 1-3 of Alg. 2 (and the weights of `w_neg`): the affinities (A_pos `[..., N, N+]`, A_neg `[..., N, N-]`)."
+                   normalize: str = "both", self_mask_value: float = 1e6, w_neg=None,
+                   affinity_floor: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    "Steps 1-3 of Alg. 2 (the floor and the weights of `w_neg` after): the affinities (A_pos `[..., N, N+]`, A_neg `[..., N, N-]`)."
     tau, self_mask_value, w = _check_field_inputs(x, y_pos, y_neg, tau, mask_self, normalize, self_mask_value, w_neg)
+    floor = _check_floor(affinity_floor)
     dist_pos, dist_neg = torch.cdist(x, y_pos), torch.cdist(x, y_neg)
     if mask_self:                                          # y_neg[i] is x_i for i < N: x_i is not its own negative
         dist_neg = dist_neg + self_mask_value * torch.eye(x.shape[-2], y_neg.shape[-2], dtype=x.dtype, device=x.device)
@@ -72,23 +82,25 @@ def drift_affinity(x: torch.Tensor, y_pos: torch.Tensor, y_neg: torch.Tensor, ta
     if normalize == "both": A = torch.exp(0.5 * (logit.log_softmax(-1) + logit.log_softmax(-2)))
     elif normalize == "y": A = logit.softmax(-1)
     else: A = logit.exp()                                  # logits are <= 0: this can underflow, never overflow
+    if floor is not None: A = A.clamp_min(math.sqrt(floor))   # = sqrt(max(row * col, floor)) under "both"; the masked pair too
     A_pos, A_neg = A.split([y_pos.shape[-2], y_neg.shape[-2]], dim=-1)
     if w is not None: A_neg = A_neg * w.unsqueeze(-2)
     return A_pos, A_neg
 
 def compute_V(x: torch.Tensor, y_pos: torch.Tensor, y_neg: torch.Tensor, tau: float, mask_self: bool = True,
-              normalize: str = "both", self_mask_value: float = 1e6, w_neg=None) -> torch.Tensor:
+              normalize: str = "both", self_mask_value: float = 1e6, w_neg=None, affinity_floor: float | None = None) -> torch.Tensor:
     "The drift field (Alg. 2) at the generated samples `x` `[N, D]`, data `y_pos` `[N+, D]`, negatives `y_neg` `[N-, D]` (or all `[B, n, D]`)."
-    A_pos, A_neg = drift_affinity(x, y_pos, y_neg, tau, mask_self, normalize, self_mask_value, w_neg)
+    A_pos, A_neg = drift_affinity(x, y_pos, y_neg, tau, mask_self, normalize, self_mask_value, w_neg, affinity_floor)
     W_pos = A_pos * A_neg.sum(-1, keepdim=True)            # cross weights: both sets sum to S+ S-, so the -x terms cancel
     W_neg = A_neg * A_pos.sum(-1, keepdim=True)
     return W_pos @ y_pos - W_neg @ y_neg
 
 # %% ../../nbs/drifting/00_drift_field.ipynb #3fe7c159
 def drift_parts(x: torch.Tensor, y_pos: torch.Tensor, y_neg: torch.Tensor, tau: float, mask_self: bool = True,
-                normalize: str = "both", self_mask_value: float = 1e6, w_neg=None) -> tuple[torch.Tensor, torch.Tensor]:
+                normalize: str = "both", self_mask_value: float = 1e6, w_neg=None,
+                affinity_floor: float | None = None) -> tuple[torch.Tensor, torch.Tensor]:
     "The attraction V+ and the repulsion V- of `compute_V`'s field, each with its -x term: V+ - V- is that field (to rounding)."
-    A_pos, A_neg = drift_affinity(x, y_pos, y_neg, tau, mask_self, normalize, self_mask_value, w_neg)
+    A_pos, A_neg = drift_affinity(x, y_pos, y_neg, tau, mask_self, normalize, self_mask_value, w_neg, affinity_floor)
     S_pos, S_neg = A_pos.sum(-1, keepdim=True), A_neg.sum(-1, keepdim=True)
     shift = S_pos * S_neg * x                              # the -x term both halves carry, by the cross weights' sums
     return (A_pos * S_neg) @ y_pos - shift, (A_neg * S_pos) @ y_neg - shift

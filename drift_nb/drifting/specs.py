@@ -16,9 +16,11 @@ from ..data import load_mnist
 from ..training import ModelSpec, get_model, register
 from .evaluate import ClassifierConfig, MnistClassifier, train_classifier
 from .features import MAEConfig, ResNetMAE, train_mae
+from .generator import DiTConfig, DiTGenerator
 
 # %% auto #0
-__all__ = ['DRIFTING_NETS', 'BASE_STEPS', 'net_steps', 'drifting_config', 'spec_nets']
+__all__ = ['DRIFTING_NETS', 'BASE_STEPS', 'GENERATOR_KINDS', 'GEN_STEPS', 'GEN_SEEDS', 'MONITOR_EVERY', 'MONITOR_PER_CLASS',
+           'net_steps', 'drifting_config', 'spec_nets', 'generator_name', 'generator_config', 'generator_monitor']
 
 # %% ../../nbs/drifting/09_specs.ipynb #f7296ee9
 DRIFTING_NETS = ("classifier", "mae")
@@ -73,3 +75,76 @@ def spec_nets(Xtr: torch.Tensor, Ytr: torch.Tensor, classifier_steps: int, mae_s
     clf, _ = get_model("drifting.classifier", drifting_config("classifier", steps=classifier_steps), device=device, progress=progress)
     mae, info = get_model("drifting.mae", drifting_config("mae", steps=mae_steps), device=device, progress=progress)
     return clf, mae, info["curve"]
+
+# %% ../../nbs/drifting/09_specs.ipynb #5d884212
+GENERATOR_KINDS = ("raw", "flow")
+GEN_STEPS = {"raw": 5000, "flow": 8000}
+GEN_SEEDS = (0, 1, 2)
+MONITOR_EVERY = 250
+MONITOR_PER_CLASS = 50
+
+def generator_name(kind: str, seed: int) -> str:
+    "drifting.KIND for training seed 0, drifting.KIND.seedS for the others."
+    return f"drifting.{kind}" + (f".seed{seed}" if seed else "")
+
+def generator_config(kind: str, train_scale: float = 1.0, seed: int = 0) -> dict:
+    "The configuration of generator `kind` (raw | flow), training seed `seed`, at `train_scale` (steps scaled, at least 10)."
+    from dataclasses import replace
+    from drift_nb.drifting.experiments import mnist_recipe
+    if kind not in GENERATOR_KINDS: raise ValueError(f"unknown generator kind {kind!r}; valid: {', '.join(GENERATOR_KINDS)}")
+    steps = max(10, int(round(GEN_STEPS[kind] * train_scale)))
+    gen, drift, flow = mnist_recipe(steps, seed)
+    train = asdict(replace(flow, snapshot_every=0)) if kind == "flow" else asdict(replace(drift, snapshot_every=0))
+    return {"kind": kind, "method": "flow matching" if kind == "flow" else "drifting",
+            "features": None if kind == "flow" else "raw pixels", "seed": seed, "data": "mnist/train in [-1, 1]",
+            "generator": asdict(gen), "train": train, "steps": steps,
+            "monitor": {"every": max(1, min(MONITOR_EVERY, steps // 4)), "per_class": MONITOR_PER_CLASS},
+            "deps": {"drifting.classifier": drifting_config("classifier", train_scale)}}
+
+def generator_monitor(classifier, real: torch.Tensor, method: str, per_class: int = MONITOR_PER_CLASS):
+    "`monitor(ema, step)` for `train_drifting` / `train_flow`: class accuracy and FID of the EMA generator on fixed noise."
+    from drift_nb.drifting.evaluate import class_accuracy, image_metrics
+    from drift_nb.drifting.train import sample_classes
+    settings = [("a1", {"alpha": 1.0}), ("a2", {"alpha": 2.0})] if method == "drifting" else [("nfe50", {"method": "flow matching", "nfe": 50})]
+    def monitor(ema, step):
+        out = {}
+        for tag, kw in settings:
+            xs, ys = sample_classes(ema, per_class, seed=9_999, **kw)
+            out[f"class_acc_{tag}"] = class_accuracy(xs, ys, classifier)["accuracy"]
+            out[f"fid_{tag}"] = image_metrics(xs, real, classifier, kid_subsets=1, is_splits=2)["fid"]
+        return out
+    return monitor
+
+def _gen_build(cfg: dict) -> torch.nn.Module: return DiTGenerator(DiTConfig(**cfg["generator"]))
+
+def _gen_train(cfg: dict, deps: dict, device: str = "auto", progress: bool = True) -> torch.nn.Module:
+    from drift_nb.drifting.train import DriftConfig, FlowConfig, train_drifting, train_flow
+    x, y = _data(cfg)
+    t = {**cfg["train"], "betas": tuple(cfg["train"]["betas"])}
+    real = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:10 * cfg["monitor"]["per_class"]]]
+    mon = dict(monitor=generator_monitor(deps["drifting.classifier"], real, cfg["method"], cfg["monitor"]["per_class"]),
+               monitor_every=cfg["monitor"]["every"])
+    gen_cfg = DiTConfig(**cfg["generator"])
+    if cfg["method"] == "drifting":
+        run = train_drifting(x, y, gen_cfg, DriftConfig(**{**t, "taus": tuple(t["taus"])}), None, device=device, progress=progress, **mon)
+    else:
+        run = train_flow(x, y, gen_cfg, FlowConfig(**t), device=device, progress=progress, **mon)
+    return run.trainee.ema
+
+def _gen_probe(model: torch.nn.Module, cfg: dict) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)
+    y = torch.arange(10).repeat(2)
+    noise = torch.randn(len(y), 1, 28, 28, generator=g)
+    s = torch.full((len(y),), 0.5 if cfg["method"] == "flow matching" else 1.5)   # flow: the time t; drifting: alpha
+    dev = next(model.parameters()).device
+    return model(noise.to(dev), y.to(dev), s.to(dev))
+
+for _k in GENERATOR_KINDS:
+    for _s in GEN_SEEDS:
+        register(ModelSpec(generator_name(_k, _s), "drifting",
+                           {"raw": "one-step drifting generator on raw pixels", "flow": "rectified-flow generator (the baseline)"}[_k]
+                           + f", training seed {_s}",
+                           # a spec is one training seed: the profile's seed does not move it
+                           config=lambda train_scale=1.0, seed=0, _k=_k, _s=_s: generator_config(_k, train_scale, _s),
+                           data=_data, build=_gen_build, train=_gen_train, probe=_gen_probe, steps=lambda cfg: cfg["steps"],
+                           deps=("drifting.classifier",)))

@@ -21,7 +21,7 @@ from torch import nn
 from ..cache import cached, tensor_digest
 from ..training import fit
 from ..core import check_choice, get_device, rand_on, seed_everything
-from .features import grouped_feature_drift_loss
+from .features import SCOPE_CHOICES, grouped_feature_drift_loss
 from .field import NORMALIZE_CHOICES
 from .generator import DiTConfig, DiTGenerator, euler_sample, fm_loss
 
@@ -116,6 +116,8 @@ class DriftConfig:
     raw: bool = True               # also drift the raw output
     raw_weight: float = 1.0
     normalize: str = "both"        # affinity normalisation: both / y / none
+    affinity_floor: float | None = 1e-6         # the official code's floor on the affinities (None: Alg. 2 as printed)
+    normalisation_scope: str = "shared"         # S_j and lambda_j shared by the step's classes (official) or per_class
     lr: float = 1e-3
     weight_decay: float = 0.0
     betas: tuple = (0.9, 0.95)
@@ -138,6 +140,9 @@ class DriftConfig:
         if self.n_unc > self.queue_global: raise ValueError(f"n_unc={self.n_unc} exceeds queue_global={self.queue_global}")
         if not 1 <= self.alpha_min <= self.alpha_max: raise ValueError(f"need 1 <= alpha_min <= alpha_max, got {self.alpha_min}, {self.alpha_max}")
         check_choice("normalize", self.normalize, NORMALIZE_CHOICES)
+        check_choice("normalisation_scope", self.normalisation_scope, SCOPE_CHOICES)
+        if self.affinity_floor is not None and not (isinstance(self.affinity_floor, Real) and 0 < self.affinity_floor < 1):
+            raise ValueError(f"affinity_floor must be None or a number in (0, 1) (official: 1e-6), got {self.affinity_floor!r}")
         if not 0 <= self.ema < 1: raise ValueError(f"ema must be in [0, 1), got {self.ema!r}")
 
     def scaled(self, train_scale: float) -> "DriftConfig":
@@ -193,7 +198,8 @@ def drift_field_loss(x: torch.Tensor, batch: dict, cfg: DriftConfig, encoder=Non
     neg = torch.cat([x.detach(), batch["unc"]], 1)
     w = torch.cat([x.new_ones(Nc, Nn), batch["w"][:, None].expand(Nc, n_unc).to(x.dtype)], 1)
     loss, lg = grouped_feature_drift_loss(x, batch["pos"], neg, taus=cfg.taus, w_neg=w, normalize=cfg.normalize, mask_self=True,
-                                          encoder=encoder, sets=cfg.sets, raw=cfg.raw, raw_weight=cfg.raw_weight)
+                                          encoder=encoder, sets=cfg.sets, raw=cfg.raw, raw_weight=cfg.raw_weight,
+                                          affinity_floor=cfg.affinity_floor, normalisation_scope=cfg.normalisation_scope)
     v2 = [v for k, v in lg.items() if k.startswith("V2/")]
     return loss, {"V2_mean": sum(v2) / len(v2), "alpha_mean": float(batch["alpha"].mean())}
 
@@ -226,7 +232,7 @@ class _RunState:
         self.g.set_state(d["g"])
 
 def _train_generator(method: str, gen_cfg: DiTConfig, cfg, images, labels, loss_of, queues, device, ckpt_dir, ckpt_every,
-                     resume, resume_mode, resume_from, progress) -> GeneratorRun:
+                     resume, resume_mode, resume_from, progress, monitor=None, monitor_every: int = 0) -> GeneratorRun:
     dev = get_device(device)
     seed_everything(cfg.seed)                                       # initial weights
     trainee = EMATrainee(DiTGenerator(gen_cfg), cfg.ema).to(dev)
@@ -240,8 +246,11 @@ def _train_generator(method: str, gen_cfg: DiTConfig, cfg, images, labels, loss_
         if (cfg.snapshot_every and done % cfg.snapshot_every == 0) or done == cfg.steps:
             snapshots[done] = {k: v.detach().cpu().clone() for k, v in model.ema.state_dict().items()}
     def loss_fn(model, step):
+        # the monitor reads the EMA as it is before this step, with its own random stream: it changes nothing in training
+        due = monitor is not None and monitor_every and (step % monitor_every == 0 or step == cfg.steps - 1)
+        seen = monitor(model.ema, step) if due else {}
         loss, logs = loss_of(model.model, g, step)
-        return loss, {**logs, "lr": sched.get_last_lr()[0]}
+        return loss, {**logs, "lr": sched.get_last_lr()[0], **seen}
     config = {"method": method, "generator": asdict(gen_cfg), "train": asdict(cfg), "data": tensor_digest(images, labels)}
     t = time.perf_counter()
     hist = fit(trainee, opt, loss_fn, cfg.steps, config=config, scheduler=sched, ckpt_dir=ckpt_dir, ckpt_every=ckpt_every,
@@ -251,7 +260,8 @@ def _train_generator(method: str, gen_cfg: DiTConfig, cfg, images, labels, loss_
 
 def train_drifting(images: torch.Tensor, labels: torch.Tensor, gen_cfg: DiTConfig = DiTConfig(), cfg: DriftConfig = DriftConfig(),
                    encoder: nn.Module | None = None, device: str = "cpu", ckpt_dir=None, ckpt_every: int = 0, resume: bool = False,
-                   resume_mode: str = "resume", resume_from=None, progress: bool = False) -> GeneratorRun:
+                   resume_mode: str = "resume", resume_from=None, progress: bool = False, monitor=None,
+                   monitor_every: int = 0) -> GeneratorRun:
     "Train a one-step generator with the drift field on `images` `[N, C, H, W]` (in [-1, 1]) and `labels`; return the run."
     if images.shape[1:] != (gen_cfg.in_channels, gen_cfg.img_size, gen_cfg.img_size):
         raise ValueError(f"images have shape {tuple(images.shape[1:])} per sample, the generator makes "
@@ -261,7 +271,7 @@ def train_drifting(images: torch.Tensor, labels: torch.Tensor, gen_cfg: DiTConfi
     def loss_of(gen, g, step):
         return drift_step_loss(gen, drift_batch(gen, queues, images, cfg, g), cfg, encoder)
     return _train_generator("drifting", gen_cfg, cfg, images, labels, loss_of, queues, device, ckpt_dir, ckpt_every,
-                            resume, resume_mode, resume_from, progress)
+                            resume, resume_mode, resume_from, progress, monitor, monitor_every)
 
 # %% ../../nbs/drifting/05_train.ipynb #0d22689e
 @dataclass(frozen=True)
@@ -281,7 +291,7 @@ class FlowConfig:
 
 def train_flow(images: torch.Tensor, labels: torch.Tensor, gen_cfg: DiTConfig = DiTConfig(), cfg: FlowConfig = FlowConfig(),
                device: str = "cpu", ckpt_dir=None, ckpt_every: int = 0, resume: bool = False, resume_mode: str = "resume",
-               resume_from=None, progress: bool = False) -> GeneratorRun:
+               resume_from=None, progress: bool = False, monitor=None, monitor_every: int = 0) -> GeneratorRun:
     "Train the same architecture with the rectified-flow objective (the baseline); return the run."
     dev = get_device(device)
     def loss_of(gen, g, step):
@@ -290,7 +300,7 @@ def train_flow(images: torch.Tensor, labels: torch.Tensor, gen_cfg: DiTConfig = 
         return fm_loss(gen, x1, y, generator=None, p_uncond=cfg.p_uncond), {}
     # fm_loss draws x0, t and the label dropout from the global generator, whose state fit checkpoints
     return _train_generator("flow matching", gen_cfg, cfg, images, labels, loss_of, None, device, ckpt_dir, ckpt_every,
-                            resume, resume_mode, resume_from, progress)
+                            resume, resume_mode, resume_from, progress, monitor, monitor_every)
 
 @cached("drifting_generator")
 def train_drifting_cached(images: torch.Tensor, labels: torch.Tensor, gen_cfg: DiTConfig, cfg: DriftConfig,
