@@ -78,7 +78,7 @@ def spec_nets(Xtr: torch.Tensor, Ytr: torch.Tensor, classifier_steps: int, mae_s
 
 # %% ../../nbs/drifting/09_specs.ipynb #5d884212
 GENERATOR_KINDS = ("raw", "flow")
-GEN_STEPS = {"raw": 5000, "flow": 8000}
+GEN_STEPS = {"raw": 5000, "flow": 12000}
 GEN_SEEDS = (0, 1, 2)
 MONITOR_EVERY = 250
 MONITOR_PER_CLASS = 50
