@@ -18,7 +18,7 @@ import pandas as pd
 from .core import atomic_write, atomic_write_csv, atomic_write_text
 
 # %% auto #0
-__all__ = ['RUN_DIR_ENV', 'run_dir', 'save_table', 'save_figure', 'mean_ci', 'proportion_ci']
+__all__ = ['RUN_DIR_ENV', 'run_dir', 'save_table', 'save_arrays', 'save_figure', 'mean_ci', 'proportion_ci']
 
 # %% ../nbs/03_results.ipynb #65658055
 RUN_DIR_ENV = "DRIFT_NB_RUN_DIR"
@@ -48,6 +48,17 @@ def save_table(df: pd.DataFrame, name: str, *, floatfmt: str = ".4g", index: boo
     atomic_write_csv(d / f"{name}.csv", df, index=index)
     atomic_write_text(d / f"{name}.md", df.to_markdown(index=index, floatfmt=floatfmt) + "\n")
     return df
+
+def save_arrays(name: str, **arrays) -> Path:
+    "Write numpy arrays to `tables/NAME.npz` (compressed) in the run folder, for samples a reader may rescore; return the path."
+    _check_name(name)
+    if not arrays: raise ValueError("save_arrays needs at least one array, e.g. save_arrays(name, images=..., labels=...)")
+    out = {k: np.asarray(v) for k, v in arrays.items()}
+    bad = [k for k, v in out.items() if v.dtype == object]
+    if bad: raise ValueError(f"save_arrays stores numeric arrays only; {', '.join(bad)} would need pickling")
+    def write(p):
+        with open(p, "wb") as f: np.savez_compressed(f, **out)
+    return atomic_write(run_dir() / "tables" / f"{name}.npz", write)
 
 def save_figure(fig, name: str, *, dpi: int = 150):
     "Write a matplotlib figure to `figures/NAME.png` (150 dpi) in the run folder; return the figure."

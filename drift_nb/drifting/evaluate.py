@@ -26,7 +26,7 @@ from ..results import proportion_ci
 # %% auto #0
 __all__ = ['IMAGE_SHAPE', 'OUTPUTS', 'ClassifierConfig', 'MnistClassifier', 'check_images', 'check_labels', 'shift_images',
            'train_classifier', 'MetricNet', 'image_metrics', 'real_floor', 'predict', 'embed', 'class_accuracy',
-           'nn_audit', 'memorisation_check', 'image_grid', 'sample_grid']
+           'nn_audit', 'memorisation_check', 'image_grid', 'uint8_images', 'sample_grid']
 
 # %% ../../nbs/drifting/02_evaluate.ipynb #d04f7b4e
 IMAGE_SHAPE = (1, 28, 28)
@@ -277,6 +277,11 @@ def image_grid(images: torch.Tensor, nrow: int = 10, pad: int = 2, pad_value: fl
         r, c = divmod(k, nrow)
         grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = x[k]
     return grid
+
+def uint8_images(images: torch.Tensor) -> np.ndarray:
+    "Images `[N, 1, H, W]` in [-1, 1] as uint8 `[N, H, W]`: 0 background (-1), 255 ink (1), clipped and rounded (the samples files)."
+    x = check_images(images).detach().cpu()[:, 0].clamp(-1, 1)
+    return ((x + 1) * 127.5).round().to(torch.uint8).numpy()
 
 def sample_grid(images: torch.Tensor, nrow: int = 10, ax=None, title: str | None = None, pad: int = 2):
     "Draw `image_grid(images, nrow)` on `ax` (a new figure if None), grey scale from -1 (black) to 1 (white); return the axes."

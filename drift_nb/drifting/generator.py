@@ -18,7 +18,7 @@ from ..nn import MLPS, NORMS, AdaLNBlock, ScalarEmbedding, count_params, make_no
 
 # %% auto #0
 __all__ = ['HEAD_INITS', 'DiTConfig', 'FinalLayer', 'DiTGenerator', 'dit_param_breakdown', 'dit_param_count', 'fm_loss',
-           'euler_nfe', 'euler_sample']
+           'euler_nfe', 'euler_sample', 'heun_sample']
 
 # %% ../../nbs/drifting/04_generator.ipynb #g00648d5
 HEAD_INITS = ("small", "zero")
@@ -211,4 +211,24 @@ def euler_sample(model, noise: torch.Tensor, y, nfe: int, cfg_scale: float = 1.0
             v_c, v_u = model(torch.cat([x, x]), y2, torch.cat([t, t])).chunk(2)
             v = v_u + cfg_scale * (v_c - v_u)
         x = x + v / nfe
+    return x
+
+@torch.no_grad()
+def heun_sample(model, noise: torch.Tensor, y, nfe: int, cfg_scale: float = 1.0, null_class: int | None = None) -> torch.Tensor:
+    "Integrate dx/dt = v(x, y, t) from t=0 to t=1 with Heun's method: `nfe` // 2 steps of two evaluations (`nfe` even, >= 2)."
+    if isinstance(nfe, bool) or not isinstance(nfe, int) or nfe < 2 or nfe % 2:
+        raise ValueError(f"nfe must be an even int >= 2 (two evaluations per Heun step), got {nfe!r}")
+    N, x, n = noise.shape[0], noise, nfe // 2
+    y = torch.as_tensor(y, device=noise.device)
+    if y.dim() == 0: y = y.expand(N)
+    def v(x, t):
+        tt = torch.full((N,), t, device=noise.device)
+        if cfg_scale == 1: return model(x, y, tt)
+        null = model.cfg.null_class if null_class is None else null_class
+        v_c, v_u = model(torch.cat([x, x]), torch.cat([y, torch.full_like(y, null)]), torch.cat([tt, tt])).chunk(2)
+        return v_u + cfg_scale * (v_c - v_u)
+    for i in range(n):
+        d0 = v(x, i / n)
+        d1 = v(x + d0 / n, (i + 1) / n)                      # the predictor's end point, at the step's end time
+        x = x + (d0 + d1) / (2 * n)
     return x

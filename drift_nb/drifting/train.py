@@ -23,7 +23,7 @@ from ..training import fit
 from ..core import check_choice, get_device, rand_on, seed_everything
 from .features import SCOPE_CHOICES, grouped_feature_drift_loss
 from .field import NORMALIZE_CHOICES
-from .generator import DiTConfig, DiTGenerator, euler_sample, fm_loss
+from .generator import DiTConfig, DiTGenerator, euler_sample, fm_loss, heun_sample
 
 # %% auto #0
 __all__ = ['sample_alpha', 'guidance_weight', 'RealQueues', 'DriftConfig', 'EMATrainee', 'content_key', 'drift_batch',
@@ -317,9 +317,11 @@ def train_flow_cached(images: torch.Tensor, labels: torch.Tensor, gen_cfg: DiTCo
 # %% ../../nbs/drifting/05_train.ipynb #705f6a47
 @torch.no_grad()
 def sample_classes(gen: DiTGenerator, n_per_class: int, alpha: float = 1.0, seed: int = 0, method: str = "drifting",
-                   nfe: int = 1, cfg_scale: float = 1.0, batch: int = 500) -> tuple[torch.Tensor, torch.Tensor]:
-    "(images `[10 n, C, H, W]` on the CPU, labels): `n_per_class` samples of each class from fixed noise."
+                   nfe: int = 1, cfg_scale: float = 1.0, batch: int = 500, solver: str = "euler") -> tuple[torch.Tensor, torch.Tensor]:
+    "(images `[10 n, C, H, W]` on the CPU, labels): `n_per_class` samples of each class from fixed noise (flow: `solver` euler | heun)."
     check_choice("method", method, ("drifting", "flow matching"))
+    check_choice("solver", solver, ("euler", "heun"))
+    ode = euler_sample if solver == "euler" else heun_sample
     gen.eval()
     y = torch.arange(10).repeat_interleave(n_per_class)
     noise = torch.randn((len(y), gen.cfg.in_channels, gen.cfg.img_size, gen.cfg.img_size), generator=torch.Generator().manual_seed(seed))
@@ -327,5 +329,5 @@ def sample_classes(gen: DiTGenerator, n_per_class: int, alpha: float = 1.0, seed
     for i in range(0, len(y), batch):
         e, yy = noise[i:i + batch].to(gen.device), y[i:i + batch].to(gen.device)
         if method == "drifting": out.append(gen(e, yy, torch.full((len(yy),), float(alpha), device=gen.device)).cpu())
-        else: out.append(euler_sample(gen, e, yy, nfe, cfg_scale).cpu())
+        else: out.append(ode(gen, e, yy, nfe, cfg_scale).cpu())
     return torch.cat(out), y
