@@ -20,7 +20,8 @@ from .generator import DiTConfig, DiTGenerator
 
 # %% auto #0
 __all__ = ['DRIFTING_NETS', 'BASE_STEPS', 'GENERATOR_KINDS', 'GEN_STEPS', 'GEN_SEEDS', 'MONITOR_EVERY', 'MONITOR_PER_CLASS',
-           'net_steps', 'drifting_config', 'spec_nets', 'generator_name', 'generator_config', 'generator_monitor']
+           'net_steps', 'drifting_config', 'spec_nets', 'generator_name', 'generator_config', 'generator_monitor',
+           'generator_recipe']
 
 # %% ../../nbs/drifting/09_specs.ipynb #f7296ee9
 DRIFTING_NETS = ("classifier", "mae")
@@ -115,20 +116,24 @@ def generator_monitor(classifier, real: torch.Tensor, method: str, per_class: in
         return out
     return monitor
 
+def generator_recipe(cfg: dict) -> tuple:
+    "(DiTConfig, DriftConfig or FlowConfig) of a generator spec's configuration `cfg` (JSON lists back to tuples)."
+    from drift_nb.drifting.train import DriftConfig, FlowConfig
+    t = {**cfg["train"], "betas": tuple(cfg["train"]["betas"])}
+    train = DriftConfig(**{**t, "taus": tuple(t["taus"])}) if cfg["method"] == "drifting" else FlowConfig(**t)
+    return DiTConfig(**cfg["generator"]), train
+
 def _gen_build(cfg: dict) -> torch.nn.Module: return DiTGenerator(DiTConfig(**cfg["generator"]))
 
 def _gen_train(cfg: dict, deps: dict, device: str = "auto", progress: bool = True) -> torch.nn.Module:
-    from drift_nb.drifting.train import DriftConfig, FlowConfig, train_drifting, train_flow
+    from drift_nb.drifting.train import train_drifting, train_flow
     x, y = _data(cfg)
-    t = {**cfg["train"], "betas": tuple(cfg["train"]["betas"])}
     real = x[torch.randperm(len(x), generator=torch.Generator().manual_seed(0))[:10 * cfg["monitor"]["per_class"]]]
     mon = dict(monitor=generator_monitor(deps["drifting.classifier"], real, cfg["method"], cfg["monitor"]["per_class"]),
                monitor_every=cfg["monitor"]["every"])
-    gen_cfg = DiTConfig(**cfg["generator"])
-    if cfg["method"] == "drifting":
-        run = train_drifting(x, y, gen_cfg, DriftConfig(**{**t, "taus": tuple(t["taus"])}), None, device=device, progress=progress, **mon)
-    else:
-        run = train_flow(x, y, gen_cfg, FlowConfig(**t), device=device, progress=progress, **mon)
+    gen_cfg, train = generator_recipe(cfg)
+    if cfg["method"] == "drifting": run = train_drifting(x, y, gen_cfg, train, None, device=device, progress=progress, **mon)
+    else: run = train_flow(x, y, gen_cfg, train, device=device, progress=progress, **mon)
     return run.trainee.ema
 
 def _gen_probe(model: torch.nn.Module, cfg: dict) -> torch.Tensor:
