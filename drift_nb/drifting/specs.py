@@ -19,9 +19,9 @@ from .features import MAEConfig, ResNetMAE, train_mae
 from .generator import DiTConfig, DiTGenerator
 
 # %% auto #0
-__all__ = ['DRIFTING_NETS', 'BASE_STEPS', 'GENERATOR_KINDS', 'GEN_STEPS', 'GEN_SEEDS', 'MONITOR_EVERY', 'MONITOR_PER_CLASS',
-           'net_steps', 'drifting_config', 'spec_nets', 'generator_name', 'generator_config', 'generator_monitor',
-           'generator_recipe']
+__all__ = ['DRIFTING_NETS', 'BASE_STEPS', 'GENERATOR_KINDS', 'GEN_STEPS', 'MAE_RAW_WEIGHT', 'GEN_SEEDS', 'MONITOR_EVERY',
+           'MONITOR_PER_CLASS', 'net_steps', 'drifting_config', 'spec_nets', 'generator_name', 'generator_config',
+           'generator_monitor', 'generator_recipe']
 
 # %% ../../nbs/drifting/09_specs.ipynb #f7296ee9
 DRIFTING_NETS = ("classifier", "mae")
@@ -78,10 +78,11 @@ def spec_nets(Xtr: torch.Tensor, Ytr: torch.Tensor, classifier_steps: int, mae_s
     return clf, mae, info["curve"]
 
 # %% ../../nbs/drifting/09_specs.ipynb #5d884212
-GENERATOR_KINDS = ("raw", "flow")
-GEN_STEPS = {"raw": 5000, "flow": 12000}
+GENERATOR_KINDS = ("raw", "mae_raw", "flow")
+GEN_STEPS = {"raw": 5000, "mae_raw": 5000, "flow": 12000}
+MAE_RAW_WEIGHT = 20.0   # the raw set weighs as much as the MAE's 21 feature sets together
 GEN_SEEDS = (0, 1, 2)
-MONITOR_EVERY = {"raw": 250, "flow": 1000}   # a flow-matching point costs 50 network passes per sample
+MONITOR_EVERY = {"raw": 250, "mae_raw": 250, "flow": 1000}   # a flow-matching point costs 50 network passes per sample
 MONITOR_PER_CLASS = 50
 
 def generator_name(kind: str, seed: int) -> str:
@@ -89,18 +90,20 @@ def generator_name(kind: str, seed: int) -> str:
     return f"drifting.{kind}" + (f".seed{seed}" if seed else "")
 
 def generator_config(kind: str, train_scale: float = 1.0, seed: int = 0) -> dict:
-    "The configuration of generator `kind` (raw | flow), training seed `seed`, at `train_scale` (steps scaled, at least 10)."
+    "The configuration of generator `kind` (raw | mae_raw | flow), training seed `seed`, at `train_scale` (steps scaled, at least 10)."
     from dataclasses import replace
     from drift_nb.drifting.experiments import mnist_recipe
     if kind not in GENERATOR_KINDS: raise ValueError(f"unknown generator kind {kind!r}; valid: {', '.join(GENERATOR_KINDS)}")
     steps = max(10, int(round(GEN_STEPS[kind] * train_scale)))
     gen, drift, flow = mnist_recipe(steps, seed)
+    if kind == "mae_raw": drift = replace(drift, raw_weight=MAE_RAW_WEIGHT)
     train = asdict(replace(flow, snapshot_every=0)) if kind == "flow" else asdict(replace(drift, snapshot_every=0))
+    deps = {"drifting.classifier": drifting_config("classifier", train_scale)}
+    if kind == "mae_raw": deps["drifting.mae"] = drifting_config("mae", train_scale)
     return {"kind": kind, "method": "flow matching" if kind == "flow" else "drifting",
-            "features": None if kind == "flow" else "raw pixels", "seed": seed, "data": "mnist/train in [-1, 1]",
-            "generator": asdict(gen), "train": train, "steps": steps,
-            "monitor": {"every": max(1, min(MONITOR_EVERY[kind], steps // 4)), "per_class": MONITOR_PER_CLASS},
-            "deps": {"drifting.classifier": drifting_config("classifier", train_scale)}}
+            "features": {"raw": "raw pixels", "mae_raw": f"MAE features + raw pixels (raw weight {MAE_RAW_WEIGHT:g})", "flow": None}[kind],
+            "seed": seed, "data": "mnist/train in [-1, 1]", "generator": asdict(gen), "train": train, "steps": steps,
+            "monitor": {"every": max(1, min(MONITOR_EVERY[kind], steps // 4)), "per_class": MONITOR_PER_CLASS}, "deps": deps}
 
 def generator_monitor(classifier, real: torch.Tensor, method: str, per_class: int = MONITOR_PER_CLASS):
     "`monitor(ema, step)` for `train_drifting` / `train_flow`: class accuracy and FID of the EMA generator on fixed noise."
@@ -132,7 +135,8 @@ def _gen_train(cfg: dict, deps: dict, device: str = "auto", progress: bool = Tru
     mon = dict(monitor=generator_monitor(deps["drifting.classifier"], real, cfg["method"], cfg["monitor"]["per_class"]),
                monitor_every=cfg["monitor"]["every"])
     gen_cfg, train = generator_recipe(cfg)
-    if cfg["method"] == "drifting": run = train_drifting(x, y, gen_cfg, train, None, device=device, progress=progress, **mon)
+    if cfg["method"] == "drifting":
+        run = train_drifting(x, y, gen_cfg, train, deps.get("drifting.mae"), device=device, progress=progress, **mon)
     else: run = train_flow(x, y, gen_cfg, train, device=device, progress=progress, **mon)
     return run.trainee.ema
 
@@ -147,9 +151,10 @@ def _gen_probe(model: torch.nn.Module, cfg: dict) -> torch.Tensor:
 for _k in GENERATOR_KINDS:
     for _s in GEN_SEEDS:
         register(ModelSpec(generator_name(_k, _s), "drifting",
-                           {"raw": "one-step drifting generator on raw pixels", "flow": "rectified-flow generator (the baseline)"}[_k]
+                           {"raw": "one-step drifting generator on raw pixels", "mae_raw": "one-step drifting generator on MAE features and raw pixels",
+                            "flow": "rectified-flow generator (the baseline)"}[_k]
                            + f", training seed {_s}",
                            # a spec is one training seed: the profile's seed does not move it
                            config=lambda train_scale=1.0, seed=0, _k=_k, _s=_s: generator_config(_k, train_scale, _s),
                            data=_data, build=_gen_build, train=_gen_train, probe=_gen_probe, steps=lambda cfg: cfg["steps"],
-                           deps=("drifting.classifier",)))
+                           deps=("drifting.classifier", "drifting.mae") if _k == "mae_raw" else ("drifting.classifier",)))
