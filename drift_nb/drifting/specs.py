@@ -12,6 +12,7 @@ from dataclasses import asdict
 import torch
 
 from ..cache import tensor_digest
+from ..core import check_choice
 from ..data import load_mnist
 from ..training import ModelSpec, get_model, register
 from .evaluate import ClassifierConfig, MnistClassifier, train_classifier
@@ -20,8 +21,9 @@ from .generator import DiTConfig, DiTGenerator
 
 # %% auto #0
 __all__ = ['DRIFTING_NETS', 'BASE_STEPS', 'GENERATOR_KINDS', 'GEN_STEPS', 'MAE_RAW_WEIGHT', 'GEN_SEEDS', 'MONITOR_EVERY',
-           'MONITOR_PER_CLASS', 'net_steps', 'drifting_config', 'spec_nets', 'generator_name', 'generator_config',
-           'generator_monitor', 'generator_recipe']
+           'MONITOR_PER_CLASS', 'TOY_VARIANT_KEYS', 'TOY_SEEDS', 'TOY_STEPS', 'TOY_BATCH', 'TOY_SMOKE_BATCH',
+           'net_steps', 'drifting_config', 'spec_nets', 'generator_name', 'generator_config', 'generator_monitor',
+           'generator_recipe', 'toy_name', 'toy_config', 'toy_specs', 'toy_results']
 
 # %% ../../nbs/drifting/09_specs.ipynb #f7296ee9
 DRIFTING_NETS = ("classifier", "mae")
@@ -158,3 +160,83 @@ for _k in GENERATOR_KINDS:
                            config=lambda train_scale=1.0, seed=0, _k=_k, _s=_s: generator_config(_k, train_scale, _s),
                            data=_data, build=_gen_build, train=_gen_train, probe=_gen_probe, steps=lambda cfg: cfg["steps"],
                            deps=("drifting.classifier", "drifting.mae") if _k == "mae_raw" else ("drifting.classifier",)))
+
+# %% ../../nbs/drifting/09_specs.ipynb #d5e18cba
+TOY_VARIANT_KEYS = {"faithful": "faithful", "attraction x1.5": "attr15", "attraction only": "attr_only"}
+TOY_SEEDS = {"faithful": (0, 1, 2), "attraction x1.5": (0,), "attraction only": (0,)}
+TOY_STEPS, TOY_BATCH, TOY_SMOKE_BATCH = 2000, 2048, 128
+
+def toy_name(target: str, start: str, variant: str, seed: int = 0) -> str:
+    "drifting.toy.TARGET.START.VARIANT for training seed 0, with .seedS for the others."
+    from drift_nb.drifting.toys import STARTS, TARGETS
+    check_choice("target", target, TARGETS); check_choice("start", start, STARTS)
+    check_choice("variant", variant, tuple(TOY_VARIANT_KEYS))
+    return f"drifting.toy.{target}.{start}.{TOY_VARIANT_KEYS[variant]}" + (f".seed{seed}" if seed else "")
+
+def toy_config(target: str, start: str, variant: str, seed: int = 0, train_scale: float = 1.0) -> dict:
+    "The configuration of one toy run at `train_scale` (steps scaled, at least 20; batch 2,048 from the cpu scale up, else 128)."
+    from drift_nb.drifting.toys import ToyGeneratorConfig
+    toy_name(target, start, variant, seed)                  # validates the names
+    steps = max(20, int(round(TOY_STEPS * train_scale)))
+    return {"target": target, "start": start, "variant": variant, "seed": seed, "steps": steps,
+            "batch": TOY_BATCH if train_scale >= 1 else TOY_SMOKE_BATCH, "tau": 0.05, "lr": 1e-3,
+            "log_every": max(1, min(100, steps // 20)), "n_eval": 2048, "generator": asdict(ToyGeneratorConfig())}
+
+def _toy_data(cfg: dict) -> tuple:
+    from drift_nb.drifting.toys import sample_target
+    return (sample_target(cfg["target"], 256, torch.Generator().manual_seed(0)),)   # identifies the target distribution
+
+def _toy_build(cfg: dict) -> torch.nn.Module:
+    from drift_nb.drifting.toys import ToyGenerator, ToyGeneratorConfig
+    return ToyGenerator(ToyGeneratorConfig(**cfg["generator"]))
+
+def _toy_train(cfg: dict, deps: dict, device: str = "auto", progress: bool = True) -> torch.nn.Module:
+    from drift_nb.drifting.toys import train_toy
+    return train_toy(cfg["target"], cfg["start"], cfg["steps"], cfg["batch"], cfg["tau"], cfg["lr"], cfg["seed"], cfg["variant"],
+                     cfg["log_every"], cfg["n_eval"], snapshot_steps=(), device=device, progress=progress).model
+
+def _toy_probe(model: torch.nn.Module, cfg: dict) -> torch.Tensor:
+    eps = torch.randn(64, model.cfg.noise_dim, generator=torch.Generator().manual_seed(0))
+    return model(eps.to(next(model.parameters()).device))
+
+def toy_specs() -> list[str]:
+    "Every toy spec name, in the order targets x starts x variants x seeds."
+    from drift_nb.drifting.toys import STARTS, TARGETS
+    return [toy_name(t, s, v, sd) for t in TARGETS for s in STARTS for v in TOY_VARIANT_KEYS for sd in TOY_SEEDS[v]]
+
+def _register_toys():
+    from drift_nb.drifting.toys import STARTS, TARGETS
+    for t in TARGETS:
+        for s in STARTS:
+            for v in TOY_VARIANT_KEYS:
+                for sd in TOY_SEEDS[v]:
+                    register(ModelSpec(toy_name(t, s, v, sd), "drifting", f"2D toy generator: {t}, start {s}, {v} field, training seed {sd}",
+                                       config=lambda train_scale=1.0, seed=0, _a=(t, s, v, sd): toy_config(*_a, train_scale=train_scale),
+                                       data=_toy_data, build=_toy_build, train=_toy_train, probe=_toy_probe,
+                                       steps=lambda cfg: cfg["steps"]))
+_register_toys()
+
+# %% ../../nbs/drifting/09_specs.ipynb #e6a079fc
+def toy_results(targets, starts, variants, seeds, *, n_eval: int = 2048, profile: str = "cpu", device: str = "cpu") -> tuple:
+    "(one row per run, the runs' recorded histories, {(target, start, variant, seed): model}) of the toy specs at `profile`."
+    import pandas as pd
+    from drift_nb.drifting.toys import final_distance, floor_distance, n_modes
+    floors = {t: floor_distance(t, n_eval)[0] for t in targets}
+    rows, hists, models = [], [], {}
+    for t in targets:
+        for s in starts:
+            for v in variants:
+                for sd in seeds:
+                    if sd not in TOY_SEEDS[v]: raise ValueError(f"no toy spec for seed {sd} of the {v!r} field; its seeds: {TOY_SEEDS[v]}")
+                    model, info = get_model(toy_name(t, s, v, sd), profile=profile, device=device)
+                    d, cov = final_distance(model, t, n_eval)
+                    f = floors[t]
+                    rows.append({"target": t, "start": s, "variant": v, "seed": sd, "final_energy": d, "floor": f, "ratio": d / f,
+                                 "coverage": cov.coverage, "off_mode": cov.off_mode, "min_mode_share": min(cov.shares) * n_modes(t),
+                                 "passes": bool(cov.coverage == 1.0 and d <= 2 * f), "steps": info["config"]["steps"],
+                                 "batch": info["config"]["batch"], "train_seconds": info["record"].train_seconds, "source": info["source"]})
+                    c = info["curve"]
+                    h = c.dropna(subset=["energy"])[["step", "energy", "loss_eval", "coverage", "off_mode"]] if "energy" in c else pd.DataFrame()
+                    hists.append(h.assign(target=t, start=s, variant=v, seed=sd))
+                    models[t, s, v, sd] = model
+    return pd.DataFrame(rows), pd.concat(hists, ignore_index=True), models

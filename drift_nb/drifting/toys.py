@@ -17,7 +17,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from ..training import fit
+from ..training import GeneratorState, fit
 from ..core import check_choice, get_device, rand_on, randint_on, randn_on, seed_everything
 from ..results import mean_ci
 from .field import compute_V, drift_loss, drift_parts
@@ -245,22 +245,24 @@ def train_toy(target: str, start: str, steps: int = 2000, batch: int = 2048, tau
     y_eval, eps_eval = sample_target(target, n_eval, ge).to(dev), model.noise(n_eval, ge)
     rows, snapshots, window = [], {}, []
 
-    def record(step: int) -> None:
+    def record(step: int) -> dict:
         rec, x = evaluate_toy(model, target, y_eval, eps_eval, tau)
         rows.append({"step": step, "train_loss": sum(window) / len(window) if window else float("nan"), **rec})
         window.clear()
         if step in cfg.snapshot_steps: snapshots[step] = x.cpu()
+        return rec
 
     def loss_fn(model, step):
-        if step % log_every == 0 or step in cfg.snapshot_steps: record(step)
+        seen = record(step) if step % log_every == 0 or step in cfg.snapshot_steps else {}   # also in fit's history
         x = model(model.noise(batch, g))
         y = sample_target(target, batch, g).to(dev)
         loss = drift_loss(x, toy_field(x.detach(), y, tau, variant))
         window.append(float(loss.detach()))
-        return loss
+        return loss, seen
 
     opt = torch.optim.Adam(model.parameters(), lr=lr)
-    fit(model, opt, loss_fn, steps, config=asdict(cfg), desc=f"{target}/{start}/{variant}", progress=progress)
+    # the private generator is fit's state: a resumed run continues its draws exactly
+    fit(model, opt, loss_fn, steps, config=asdict(cfg), state=GeneratorState(g), desc=f"{target}/{start}/{variant}", progress=progress)
     record(steps)
     hist = pd.DataFrame(rows)
     hist = hist[(hist.step % log_every == 0) | (hist.step == steps)].reset_index(drop=True)
