@@ -15,7 +15,7 @@ def _tables(sandbox, report):
 
 def _goals(t):
     g = pd.read_csv(t / "goals.csv")
-    assert list(g.columns) == ["goal", "method", "met", "evidence"] and g.met.isin([True, False]).all()
+    assert list(g.columns) == ["goal", "method", "met", "evidence"]
     return g
 
 
@@ -63,8 +63,11 @@ def test_drifting_ablations_runs_at_smoke(sandbox):
     t = _tables(sandbox, "drifting_ablations")
     abl = pd.read_csv(t / "ablations.csv")
     assert set(abl.family) == {"normalisation", "temperatures", "feature sets", "positives", "encoder"}
-    assert abl.groupby("family").base.sum().eq(1).all()
-    assert len(pd.read_csv(t / "directions.csv")) == 5
+    fid = abl.set_index(["family", "setting"]).fid
+    # each switch reaches the model it names: dropping the encoder, the normalisation or positives changes the result
+    base = abl[abl.base].fid.iloc[0]
+    assert {fid["encoder", "raw pixels only"], fid["normalisation", "none"], fid["positives", "1"]}.isdisjoint({base})
+    assert set(pd.read_csv(t / "directions.csv").family) == set(abl.family)
 
 
 def test_ddp_step_under_torchrun_equals_single_process(tmp_path):

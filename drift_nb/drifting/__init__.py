@@ -28,6 +28,7 @@ _EXPORTS = {
     "train_drifting": "drift_nb.drifting.train",
     "FlowConfig": "drift_nb.drifting.train",
     "train_flow": "drift_nb.drifting.train",
+    "sample_classes": "drift_nb.drifting.train",
     "mnist_recipe": "drift_nb.drifting.experiments",
     "chapter_nets": "drift_nb.drifting.experiments",
 }
