@@ -52,7 +52,7 @@ def test_drifting_mnist_runs_at_smoke(sandbox):
             assert z["images"].dtype == np.uint8 and z["images"].shape == (n, 28, 28)
             assert np.bincount(z["labels"], minlength=10).tolist() == [n // 10] * 10
     g = _goals(t)
-    assert len(g) == 4 and not g.goal.str.contains("speed").any()   # speed is a measurement (speed.csv), not a goal
+    assert len(g) == 5 and not g.goal.str.contains("speed").any()   # speed is a measurement (speed.csv), not a goal
     figs = sandbox["runs"] / "_adhoc" / "drifting_mnist-smoke" / "figures"
     assert {"alpha_sweep.png", "samples_by_method.png", "training_curves.png", "nn_audit.png"} <= {p.name for p in figs.iterdir()}
 

@@ -26,7 +26,7 @@ from ..results import proportion_ci
 # %% auto #0
 __all__ = ['IMAGE_SHAPE', 'OUTPUTS', 'ClassifierConfig', 'MnistClassifier', 'check_images', 'check_labels', 'shift_images',
            'train_classifier', 'MetricNet', 'image_metrics', 'real_floor', 'predict', 'embed', 'class_accuracy',
-           'nn_audit', 'memorisation_check', 'image_grid', 'uint8_images', 'sample_grid']
+           'nn_audit', 'memorisation_check', 'image_grid', 'within_class_spread', 'uint8_images', 'sample_grid']
 
 # %% ../../nbs/drifting/02_evaluate.ipynb #d04f7b4e
 IMAGE_SHAPE = (1, 28, 28)
@@ -277,6 +277,14 @@ def image_grid(images: torch.Tensor, nrow: int = 10, pad: int = 2, pad_value: fl
         r, c = divmod(k, nrow)
         grid[pad + r * (h + pad): pad + r * (h + pad) + h, pad + c * (w + pad): pad + c * (w + pad) + w] = x[k]
     return grid
+
+def within_class_spread(images: torch.Tensor, labels: torch.Tensor) -> float:
+    "Mean pixel distance between two different images of the same class, averaged over the classes present: 0 for a generator that ignores its noise."
+    x = check_images(images).detach().cpu().flatten(1).double()
+    y = torch.as_tensor(labels).cpu()
+    per = [torch.pdist(x[y == c]).mean().item() for c in y.unique().tolist() if int((y == c).sum()) >= 2]
+    if not per: raise ValueError("within_class_spread needs at least two images of one class")
+    return float(np.mean(per))
 
 def uint8_images(images: torch.Tensor) -> np.ndarray:
     "Images `[N, 1, H, W]` in [-1, 1] as uint8 `[N, H, W]`: 0 background (-1), 255 ink (1), clipped and rounded (the samples files)."
