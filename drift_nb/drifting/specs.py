@@ -229,7 +229,7 @@ _register_toys()
 def toy_results(targets, starts, variants, seeds, *, n_eval: int = 2048, profile: str = "cpu", device: str = "cpu") -> tuple:
     "(one row per run, the runs' recorded histories, {(target, start, variant, seed): model}) of the toy specs at `profile`."
     import pandas as pd
-    from drift_nb.drifting.toys import final_distance, floor_distance, n_modes
+    from drift_nb.drifting.toys import floor_distance, toy_result_row
     floors = {t: floor_distance(t, n_eval)[0] for t in targets}
     rows, hists, models = [], [], {}
     for t in targets:
@@ -238,11 +238,8 @@ def toy_results(targets, starts, variants, seeds, *, n_eval: int = 2048, profile
                 for sd in seeds:
                     if sd not in TOY_SEEDS[v]: raise ValueError(f"no toy spec for seed {sd} of the {v!r} field; its seeds: {TOY_SEEDS[v]}")
                     model, info = get_model(toy_name(t, s, v, sd), profile=profile, device=device)
-                    d, cov = final_distance(model, t, n_eval)
-                    f = floors[t]
-                    rows.append({"target": t, "start": s, "variant": v, "seed": sd, "final_energy": d, "floor": f, "ratio": d / f,
-                                 "coverage": cov.coverage, "off_mode": cov.off_mode, "min_mode_share": min(cov.shares) * n_modes(t),
-                                 "passes": bool(cov.coverage == 1.0 and d <= 2 * f), "steps": info["config"]["steps"],
+                    rows.append({"target": t, "start": s, "variant": v, "seed": sd, **toy_result_row(model, t, floors[t], n_eval),
+                                 "steps": info["config"]["steps"],
                                  "batch": info["config"]["batch"], "train_seconds": info["record"].train_seconds, "source": info["source"]})
                     c = info["curve"]
                     h = c.dropna(subset=["energy"])[["step", "energy", "loss_eval", "coverage", "off_mode"]] if "energy" in c else pd.DataFrame()

@@ -27,7 +27,7 @@ __all__ = ['TARGETS', 'BIMODAL_CENTERS', 'BIMODAL_STD', 'CHECKER_CELLS', 'CHECKE
            'MODE_RADIUS', 'STARTS', 'FAR_POINT', 'VARIANTS', 'EVAL_SEED', 'FLOOR_SEED', 'sample_target', 'n_modes',
            'mode_centers', 'assign_modes', 'Coverage', 'mode_coverage', 'energy_distance', 'ToyGeneratorConfig',
            'ToyGenerator', 'start_spec', 'place_generator', 'toy_field', 'ToyRunConfig', 'ToyRun', 'evaluate_toy',
-           'train_toy', 'floor_distance', 'final_distance', 'toy_grid']
+           'train_toy', 'floor_distance', 'final_distance', 'toy_result_row', 'toy_grid']
 
 # %% ../../nbs/drifting/01_toys.ipynb #01cc17e7
 TARGETS = ("swiss_roll", "checkerboard", "bimodal")
@@ -285,13 +285,18 @@ def final_distance(model: ToyGenerator, target: str, n: int = 2048, seed: int = 
     return energy_distance(x, sample_target(target, n, g), unbiased=False), mode_coverage(target, x)
 
 # %% ../../nbs/drifting/01_toys.ipynb #a23be952
+def toy_result_row(model: ToyGenerator, target: str, floor: float, n_eval: int = 2048) -> dict:
+    "One run's verdict: final energy distance (`final_distance`), its ratio to `floor`, coverage, off-mode share, smallest mode, pass."
+    d, cov = final_distance(model, target, n_eval)
+    return {"final_energy": d, "floor": floor, "ratio": d / floor, "coverage": cov.coverage, "off_mode": cov.off_mode,
+            "min_mode_share": min(cov.shares) * n_modes(target), "passes": bool(cov.coverage == 1.0 and d <= 2 * floor)}
+
 def _toy_job(args):
     "One run of `toy_grid` (a top-level function, so that worker processes can run it)."
     (t, s, v, sd, n_eval, device, kw, threads) = args
     if threads: torch.set_num_threads(threads)
     run = train_toy(t, s, variant=v, seed=sd, n_eval=n_eval, device=device, **kw)
-    d, cov = final_distance(run.model, t, n_eval)
-    return run, d, cov
+    return run
 
 def toy_grid(targets=TARGETS, starts=STARTS, variants=VARIANTS, seeds=(0,), n_eval: int = 2048, device: str = "cpu",
              progress: bool = False, workers: int = 1, **train_kwargs) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
@@ -310,11 +315,8 @@ def toy_grid(targets=TARGETS, starts=STARTS, variants=VARIANTS, seeds=(0,), n_ev
             results = list(tqdm(ex.map(job, jobs), total=len(jobs), desc="toy runs", disable=not progress))
     else: results = [_toy_job(j) for j in tqdm(jobs, desc="toy runs", disable=not progress)]
     rows, hists, runs = [], [], {}
-    for (t, s, v, sd), (run, d, cov) in zip(combos, results):
-        f = floors[t][0]
-        rows.append({"target": t, "start": s, "variant": v, "seed": sd, "final_energy": d, "floor": f, "ratio": d / f,
-                     "coverage": cov.coverage, "off_mode": cov.off_mode, "min_mode_share": min(cov.shares) * n_modes(t),
-                     "passes": bool(cov.coverage == 1.0 and d <= 2 * f)})
+    for (t, s, v, sd), run in zip(combos, results):
+        rows.append({"target": t, "start": s, "variant": v, "seed": sd, **toy_result_row(run.model, t, floors[t][0], n_eval)})
         hists.append(run.history.assign(target=t, start=s, variant=v, seed=sd))
         runs[(t, s, v, sd)] = run
     return pd.DataFrame(rows), pd.concat(hists, ignore_index=True), runs
