@@ -39,7 +39,7 @@ __all__ = ['RESUME_MODES', 'PRECISIONS', 'KILL_ENV', 'SPEC_MODULES', 'SPEC_MODUL
            'TrainContext', 'GeneratorState', 'training_context', 'fit', 'ModelSpec', 'register', 'specs', 'get_spec',
            'with_deps', 'fingerprint', 'fingerprint_diff', 'model_fingerprint', 'ModelError', 'models_dir', 'entry_dir',
            'read_manifest', 'read_weights', 'write_entry', 'committed_entries', 'load_entry', 'curve_of', 'get_model',
-           'train_dir', 'train_model', 'models_table', 'precision_benchmark', 'models_markdown']
+           'train_dir', 'train_model', 'models_table', 'model_location', 'precision_benchmark', 'models_markdown']
 
 # %% ../nbs/13_training.ipynb #4e421efa
 def world() -> tuple[int, int]:
@@ -558,7 +558,6 @@ class _Null:
 def models_table(*, check: bool = True, root=None) -> pd.DataFrame:
     """One row per registered model: parameters, steps at the cpu profile, where its cpu weights are (committed / cache /
     missing) and, for committed ones, whether the weights still match the code (fingerprint recomputed)."""
-    from drift_nb.cache import ModelCache
     rows = []
     for name, spec in specs().items():
         cfg = spec.config_at("cpu", root)
@@ -576,14 +575,28 @@ def models_table(*, check: bool = True, root=None) -> pd.DataFrame:
                 try: load_entry(spec, d, cfg); row["matches"] = "yes"
                 except ModelError as e: row["matches"] = f"no: {e}"
         if row["where"] == "missing":
-            mc = ModelCache(enabled=True)
-            if mc.entry(name, mc.key(name, {"config": cfg, "data": _data_digest(spec, cfg)}, _spec_code(spec))).exists():
-                row["where"] = "cache"
+            row["where"] = model_location(name, "cpu", root)
             if ents: row["matches"] = "stale: committed with another configuration"
         if row["params"] is None:
             row["params"] = sum(p.numel() for p in spec.build(cfg).parameters())
         rows.append(row)
     return pd.DataFrame(rows)
+
+# %% ../nbs/13_training.ipynb #8a92aa0a
+def model_location(name: str, profile: str = "cpu", root=None) -> str:
+    """Where model `name`'s weights at `profile` are, without loading them: `committed` (an entry under models/ with
+    that configuration), `cache` (the model cache) or `missing` (a report asking for it would train it)."""
+    from drift_nb.cache import ModelCache
+    spec = get_spec(name)
+    cfg = spec.config_at(profile, root)
+    h = config_hash(cfg)
+    for d in committed_entries(name, root):
+        try:
+            if read_manifest(d)["config_hash"] == h: return "committed"
+        except ModelError: continue
+    mc = ModelCache(enabled=True)
+    key = mc.key(name, {"config": cfg, "data": _data_digest(spec, cfg)}, _spec_code(spec))
+    return "cache" if mc.entry(name, key).exists() else "missing"
 
 # %% ../nbs/13_training.ipynb #50f40f2c
 def _headline_metric(metrics: dict) -> tuple[str | None, float]:

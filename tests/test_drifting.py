@@ -42,7 +42,8 @@ def test_drifting_mnist_runs_at_smoke(sandbox):
     assert {"drifting, 1 NFE", "flow matching, Euler 1 NFE", "flow matching, Heun 50 NFE"} <= set(head.method)
     assert head.set_index("method").loc["flow matching, Euler 50 steps, CFG w = 2", "nfe"] == 100
     train = pd.read_csv(t / "training.csv").set_index("model")
-    assert train.loc["drifting.raw", "steps"] == 100 and train.loc["drifting.flow", "steps"] == 240   # the specs at train_scale 0.02
+    from drift_nb.drifting.specs import HEADLINE_KIND, generator_name
+    assert train.loc[generator_name(HEADLINE_KIND, 0), "steps"] == 100 and train.loc["drifting.flow", "steps"] == 240   # specs at scale 0.02
     curves = pd.read_csv(t / "training_curves.csv")
     assert set(curves.setting) == {"a1", "a2", "nfe50"} and curves.groupby(["method", "setting"]).step.is_monotonic_increasing.all()
     assert set(pd.read_csv(t / "equal_compute.csv").budget) == {"equal steps x batch", "equal wall time"}
@@ -61,13 +62,19 @@ def test_drifting_ablations_runs_at_smoke(sandbox):
     r = drift_nb("run", "drifting_ablations", "--profile", "smoke", "--no-progress", timeout=900)
     assert r.returncode == 0, r.stderr[-3000:]
     t = _tables(sandbox, "drifting_ablations")
-    abl = pd.read_csv(t / "ablations.csv")
-    assert set(abl.family) == {"normalisation", "temperatures", "feature sets", "positives", "encoder"}
-    fid = abl.set_index(["family", "setting"]).fid
-    # each switch reaches the model it names: dropping the encoder, the normalisation or positives changes the result
-    base = abl[abl.base].fid.iloc[0]
-    assert {fid["encoder", "raw pixels only"], fid["normalisation", "none"], fid["positives", "1"]}.isdisjoint({base})
-    assert set(pd.read_csv(t / "directions.csv").family) == set(abl.family)
+    models = pd.read_csv(t / "models.csv").set_index("row")
+    # each row's spec carries the switch it names
+    assert models.loc["raw", "affinity_floor"] > 0 and pd.isna(models.loc["raw_nofloor", "affinity_floor"])
+    assert models.loc["raw", "normalisation_scope"] == "shared" and models.loc["raw_perclass", "normalisation_scope"] == "per_class"
+    assert models.loc["mae_raw", "features"].startswith("MAE")
+    scores = pd.read_csv(t / "scores_by_seed.csv")
+    assert set(scores.noise) == {"selection", "evaluation"} and set(scores.alpha) == {1.0, 2.0, 4.0}
+    ev = scores[(scores.noise == "evaluation") & (scores.alpha == 2.0)].set_index("row").fid
+    assert ev.nunique() == len(ev) == 5              # five different models, not one loaded five times
+    summary = pd.read_csv(t / "summary.csv")
+    assert set(summary.row) == set(models.index) and summary.alpha.isin([1.0, 2.0, 4.0]).all()
+    eff = pd.read_csv(t / "effects.csv")
+    assert len(eff) == 15 and not eff.interval_excludes_0.any()   # one seed: no interval, so no difference is a result
 
 
 def test_ddp_step_under_torchrun_equals_single_process(tmp_path):

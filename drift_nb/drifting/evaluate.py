@@ -26,7 +26,8 @@ from ..results import proportion_ci
 # %% auto #0
 __all__ = ['IMAGE_SHAPE', 'OUTPUTS', 'ClassifierConfig', 'MnistClassifier', 'check_images', 'check_labels', 'shift_images',
            'train_classifier', 'MetricNet', 'image_metrics', 'real_floor', 'predict', 'embed', 'class_accuracy',
-           'nn_audit', 'memorisation_check', 'image_grid', 'within_class_spread', 'uint8_images', 'sample_grid']
+           'nn_audit', 'memorisation_check', 'image_grid', 'within_class_spread', 'uint8_images', 'sample_grid',
+           'sample_scores']
 
 # %% ../../nbs/drifting/02_evaluate.ipynb #d04f7b4e
 IMAGE_SHAPE = (1, 28, 28)
@@ -300,3 +301,14 @@ def sample_grid(images: torch.Tensor, nrow: int = 10, ax=None, title: str | None
     ax.set_axis_off()
     if title: ax.set_title(title)
     return ax
+
+# %% ../../nbs/drifting/02_evaluate.ipynb #872459fc
+def sample_scores(samples: torch.Tensor, labels: torch.Tensor, real: torch.Tensor, real_labels: torch.Tensor,
+                  classifier: MnistClassifier, seed: int = 0, **kwargs) -> dict:
+    """One evaluation row of `samples` (asked-for classes `labels`) against the `real` digits (`real_labels`): fid, kid_x1000,
+    kid_std_x1000, is, class_acc with its Wilson interval (class_acc_low, class_acc_high), n, and spread_ratio (within-class
+    spread over the real set's; 1 = as varied as real digits, 0 = one image per class). `kwargs` go to `image_metrics`."""
+    m, acc = image_metrics(samples, real, classifier, seed=seed, **kwargs), class_accuracy(samples, labels, classifier)
+    return {"fid": m["fid"], "kid_x1000": 1000 * m["kid_mean"], "kid_std_x1000": 1000 * m["kid_std"], "is": m["is_mean"],
+            "class_acc": acc["accuracy"], "class_acc_low": acc["low"], "class_acc_high": acc["high"], "n": acc["n"],
+            "spread_ratio": within_class_spread(samples, labels) / within_class_spread(real, real_labels)}
