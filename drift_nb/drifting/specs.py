@@ -20,8 +20,8 @@ from .features import MAEConfig, ResNetMAE, train_mae
 from .generator import DiTConfig, DiTGenerator
 
 # %% auto #0
-__all__ = ['DRIFTING_NETS', 'BASE_STEPS', 'MAE_RAW_WEIGHT', 'GENERATOR_KINDS', 'HEADLINE_KIND', 'GEN_STEPS', 'GEN_SEEDS',
-           'MONITOR_EVERY', 'MONITOR_PER_CLASS', 'TOY_VARIANT_KEYS', 'TOY_SEEDS', 'TOY_STEPS', 'TOY_BATCH',
+__all__ = ['DRIFTING_NETS', 'BASE_STEPS', 'MAE_RAW_WEIGHT', 'GENERATOR_KINDS', 'FLOW_KINDS', 'HEADLINE_KIND', 'GEN_STEPS',
+           'GEN_SEEDS', 'MONITOR_EVERY', 'MONITOR_PER_CLASS', 'TOY_VARIANT_KEYS', 'TOY_SEEDS', 'TOY_STEPS', 'TOY_BATCH',
            'TOY_SMOKE_BATCH', 'net_steps', 'drifting_config', 'spec_nets', 'generator_name', 'generator_config',
            'generator_monitor', 'generator_recipe', 'toy_name', 'toy_config', 'toy_specs', 'toy_results']
 
@@ -89,12 +89,14 @@ GENERATOR_KINDS = {
     "raw_neither": ("raw pixels", {"affinity_floor": None, "normalisation_scope": "per_class"}),
     "mae_raw": (f"MAE features + raw pixels (raw weight {MAE_RAW_WEIGHT:g})", {"raw_weight": MAE_RAW_WEIGHT}),
     "flow": (None, {}),
+    "flow_long": (None, {}),      # the same baseline trained until its own curve is flat
 }
+FLOW_KINDS = ("flow", "flow_long")
 # the drifting row drifting_mnist reports: chosen by drifting_ablations, the row with the lowest FID over three training seeds
 HEADLINE_KIND = "raw_neither"
-GEN_STEPS = {k: 12000 if k == "flow" else 5000 for k in GENERATOR_KINDS}
+GEN_STEPS = {k: {"flow": 12000, "flow_long": 40000}.get(k, 5000) for k in GENERATOR_KINDS}
 GEN_SEEDS = (0, 1, 2)
-MONITOR_EVERY = {k: 1000 if k == "flow" else 250 for k in GENERATOR_KINDS}   # a flow-matching point costs 50 passes per sample
+MONITOR_EVERY = {k: {"flow": 1000, "flow_long": 2000}.get(k, 250) for k in GENERATOR_KINDS}   # a flow-matching point costs 50 passes per sample
 MONITOR_PER_CLASS = 50
 
 def generator_name(kind: str, seed: int) -> str:
@@ -110,10 +112,10 @@ def generator_config(kind: str, train_scale: float = 1.0, seed: int = 0) -> dict
     gen, drift, flow = mnist_recipe(steps, seed)
     features, changes = GENERATOR_KINDS[kind]
     drift = replace(drift, **changes)
-    train = asdict(replace(flow, snapshot_every=0)) if kind == "flow" else asdict(replace(drift, snapshot_every=0))
+    train = asdict(replace(flow, snapshot_every=0)) if kind in FLOW_KINDS else asdict(replace(drift, snapshot_every=0))
     deps = {"drifting.classifier": drifting_config("classifier", train_scale)}
     if kind == "mae_raw": deps["drifting.mae"] = drifting_config("mae", train_scale)
-    return {"kind": kind, "method": "flow matching" if kind == "flow" else "drifting",
+    return {"kind": kind, "method": "flow matching" if kind in FLOW_KINDS else "drifting",
             "features": features,
             "seed": seed, "data": "mnist/train in [-1, 1]", "generator": asdict(gen), "train": train, "steps": steps,
             "monitor": {"every": max(1, min(MONITOR_EVERY[kind], steps // 4)), "per_class": MONITOR_PER_CLASS}, "deps": deps}
@@ -164,7 +166,7 @@ def _gen_probe(model: torch.nn.Module, cfg: dict) -> torch.Tensor:
 for _k in GENERATOR_KINDS:
     for _s in GEN_SEEDS:
         register(ModelSpec(generator_name(_k, _s), "drifting",
-                           ("rectified-flow generator (the baseline)" if _k == "flow" else
+                           (f"rectified-flow generator (the baseline, {GEN_STEPS[_k]:,} steps)" if _k in FLOW_KINDS else
                             f"one-step drifting generator on {GENERATOR_KINDS[_k][0]}" + "".join(f", {k} = {v}" for k, v in GENERATOR_KINDS[_k][1].items()))
                            + f", training seed {_s}",
                            # a spec is one training seed: the profile's seed does not move it
