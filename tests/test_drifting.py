@@ -66,15 +66,15 @@ def test_drifting_ablations_runs_at_smoke(sandbox):
     # each row's spec carries the switch it names
     assert models.loc["raw", "affinity_floor"] > 0 and pd.isna(models.loc["raw_nofloor", "affinity_floor"])
     assert models.loc["raw", "normalisation_scope"] == "shared" and models.loc["raw_perclass", "normalisation_scope"] == "per_class"
-    assert models.loc["mae_raw", "features"].startswith("MAE")
+    assert models.loc["mae_raw", "features"].startswith("MAE") and models.loc["latent", "features"].startswith("autoencoder")
     scores = pd.read_csv(t / "scores_by_seed.csv")
     assert set(scores.noise) == {"selection", "evaluation"} and set(scores.alpha) == {1.0, 2.0, 4.0}
     ev = scores[(scores.noise == "evaluation") & (scores.alpha == 2.0)].set_index("row").fid
-    assert ev.nunique() == len(ev) == 5              # five different models, not one loaded five times
+    assert ev.nunique() == len(ev) == 6              # six different models, not one loaded six times
     summary = pd.read_csv(t / "summary.csv")
     assert set(summary.row) == set(models.index) and summary.alpha.isin([1.0, 2.0, 4.0]).all()
     eff = pd.read_csv(t / "effects.csv")
-    assert len(eff) == 15 and not eff.interval_excludes_0.any()   # one seed: no interval, so no difference is a result
+    assert len(eff) == 18 and not eff.interval_excludes_0.any()   # one seed: no interval, so no difference is a result
 
 
 def test_ddp_step_under_torchrun_equals_single_process(tmp_path):

@@ -14,13 +14,33 @@ import pandas as pd
 import torch
 
 from ..core import check_choice
-from ..sampling import commit_most_confident, sample_categorical
-from .mdlm import MASK_IDS, PAD_IDS, is_masked, pad_mask
+from ..sampling import commit_most_confident, sample_categorical, top_p_filter
+from .mdlm import LOGLINEAR_EPS, MASK_IDS, PAD_IDS, is_masked, pad_mask
 from .plans import SEQ_LEN
 
 # %% auto #0
-__all__ = ['UNMASK', 'TOKEN_RULES', 'REMASK', 'CONFIDENCE_FORMS', 'POSTERIORS', 'SamplerConfig', 'time_grid', 'sigma_max',
-           'remask_sigma', 'sampler_step', 'sample', 'sigma_max_profile', 'denoiser_latency', 'samples_per_second']
+__all__ = ['CONFIDENCE_SCHEMES', 'TOP_P_RULES', 'STORED_CONFIDENCE', 'LOOP_ETA', 'LOOP_ALPHA_ON', 'UNMASK', 'TOKEN_RULES',
+           'REMASK', 'CONFIDENCE_FORMS', 'POSTERIORS', 'nucleus_filter', 'SamplerConfig', 'time_grid', 'sigma_max',
+           'remask_sigma', 'step_probs', 'sampler_step', 'sample', 'sigma_max_profile', 'denoiser_latency',
+           'samples_per_second']
+
+# %% ../../nbs/bubbles/04_samplers.ipynb #5c0f1a7e
+CONFIDENCE_SCHEMES = ("official", "balanced")
+TOP_P_RULES = ("official", "smallest_set")
+STORED_CONFIDENCE = ("nucleus", "raw")
+LOOP_ETA, LOOP_ALPHA_ON = 0.02, 0.9        # the official remdm-loop.sh (with t_on = 0.55, t_off = 0.05)
+
+def nucleus_filter(logits: torch.Tensor, top_p: float, rule: str = "official") -> torch.Tensor:
+    "`logits` `[..., V]` with the tokens outside the top-p nucleus at -inf. `official`: sorted by probability, a token is kept while the cumulative probability up to and including it is <= `top_p` (the top token always); `smallest_set`: the smallest set whose probability reaches `top_p` (`drift_nb.sampling.top_p_filter`)."
+    check_choice("top_p_rule", rule, TOP_P_RULES)
+    if not 0 < top_p <= 1: raise ValueError(f"top_p must be in (0, 1], got {top_p!r}")
+    if rule == "smallest_set": return top_p_filter(logits, top_p)
+    if top_p == 1: return logits                  # the official code filters only for p < 1
+    probs, order = logits.float().softmax(-1).sort(dim=-1, descending=True, stable=True)
+    inside = probs.cumsum(-1) <= top_p              # the token that crosses top_p is out
+    inside[..., 0] = True
+    keep = torch.zeros_like(inside).scatter(-1, order, inside)
+    return logits.masked_fill(~keep, float("-inf"))
 
 # %% ../../nbs/bubbles/04_samplers.ipynb #a67188e0
 UNMASK = ("ancestral", "llada", "random")
@@ -31,48 +51,72 @@ POSTERIORS = ("remdm", "naive")
 
 @dataclass
 class SamplerConfig:
-    "Every choice of a sampler run; `sample(...)` builds one from its keywords."
+    "Every choice of a sampler run; `sample(...)` builds one from its keywords. The defaults are the official ReMDM code's."
     steps: int = 100
     unmask: str = "llada"
     token: str = "top_p"
     top_p: float = 0.9
     remask: str = "none"
-    eta: float = 0.0
+    eta: float | None = None           # None: LOOP_ETA (0.02) with a loop, else 0
     t_switch: float = 1.0
-    loop: tuple | None = None          # (t_on, t_off): ReMDM-loop, alpha held at alpha(t_on) between them, remasking only there
+    loop: tuple | None = None          # (t_on, t_off): ReMDM-loop, alpha held at alpha_on between them, remasking only there
     confidence_form: str = "paper"
     posterior: str = "remdm"
     sigma_budget: str = "own"          # "global": a v2 model remasks with the v1 log-linear sigma_max (design §7.2 mitigation)
+    confidence_scheme: str = "official"   # "balanced": masked slots unmask at the rate that keeps the share on the schedule
+    top_p_rule: str = "official"       # "smallest_set": keep the token that crosses top_p (drift_nb.sampling.top_p_filter)
+    stored_confidence: str = "nucleus" # "raw": the unfiltered probability of the drawn token
+    alpha_on: float | None = LOOP_ALPHA_ON   # alpha held in the loop; None: alpha(t_on), the design's loop
 
     def __post_init__(self):
         check_choice("unmask", self.unmask, UNMASK); check_choice("token", self.token, TOKEN_RULES)
         check_choice("remask", self.remask, REMASK); check_choice("confidence_form", self.confidence_form, CONFIDENCE_FORMS)
         check_choice("posterior", self.posterior, POSTERIORS); check_choice("sigma_budget", self.sigma_budget, ("own", "global"))
+        check_choice("confidence_scheme", self.confidence_scheme, CONFIDENCE_SCHEMES)
+        check_choice("top_p_rule", self.top_p_rule, TOP_P_RULES); check_choice("stored_confidence", self.stored_confidence, STORED_CONFIDENCE)
+        if self.eta is None: self.eta = LOOP_ETA if self.loop is not None else 0.0
         if not isinstance(self.steps, int) or self.steps < 1: raise ValueError(f"steps must be a positive int, got {self.steps!r}")
         if not 0 < self.top_p <= 1: raise ValueError(f"top_p must be in (0, 1], got {self.top_p!r}")
         if not 0 <= self.eta <= 1: raise ValueError(f"eta must be in [0, 1], got {self.eta!r}")
         if not 0 <= self.t_switch <= 1: raise ValueError(f"t_switch must be in [0, 1], got {self.t_switch!r}")
+        if self.alpha_on is not None and not LOGLINEAR_EPS < self.alpha_on < 1:
+            raise ValueError(f"alpha_on must be None or in ({LOGLINEAR_EPS:g}, 1), got {self.alpha_on!r}")
         if self.loop is not None:
             if len(self.loop) != 2 or not 0 < self.loop[1] < self.loop[0] < 1:
                 raise ValueError(f"loop must be (t_on, t_off) with 0 < t_off < t_on < 1, got {self.loop!r}")
             if self.remask == "none": raise ValueError("loop needs a remasking strategy (cap, rescale or confidence)")
 
     @property
+    def hold(self) -> float | None:
+        "The model time held in the loop phase: where the log-linear schedule is at `alpha_on`, `(1 - alpha_on)/(1 - eps)`; t_on when `alpha_on` is None; None without a loop."
+        if self.loop is None: return None
+        return self.loop[0] if self.alpha_on is None else (1 - self.alpha_on) / (1 - LOGLINEAR_EPS)
+
+    @property
     def label(self) -> str:
-        "A method name in the design's style, e.g. `llada_topp0.9_remdm_confidence_tsw1.0`."
-        tok = f"topp{self.top_p:g}" if self.token == "top_p" else "argmax"
+        "A method name in the design's style, e.g. `llada_topp0.9_remdm_confidence_tsw1`; a choice away from the official default adds a suffix, where it can change the run."
+        nucleus = self.token == "top_p" and self.top_p < 1
+        tok = (f"topp{self.top_p:g}" + ("_smallestset" if nucleus and self.top_p_rule == "smallest_set" else "")) if self.token == "top_p" else "argmax"
         if self.remask == "none": rem = "no_remask"
-        elif self.loop is not None: rem = f"remdm_loop_{self.remask}_eta{self.eta:g}_on{self.loop[0]:g}_off{self.loop[1]:g}"
+        elif self.loop is not None:
+            rem = f"remdm_loop_{self.remask}_eta{self.eta:g}_on{self.loop[0]:g}_off{self.loop[1]:g}"
+            if self.alpha_on != LOOP_ALPHA_ON: rem += "_holdton" if self.alpha_on is None else f"_aon{self.alpha_on:g}"
         elif self.remask == "confidence": rem = f"remdm_confidence_tsw{self.t_switch:g}" + ("" if self.confidence_form == "paper" else "_designform")
         else: rem = f"remdm_{self.remask}_eta{self.eta:g}" + ("" if self.t_switch == 1 else f"_tsw{self.t_switch:g}")
+        if self.remask == "confidence":
+            if self.posterior == "remdm" and self.confidence_scheme == "balanced": rem += "_balanced"
+            if nucleus and self.stored_confidence == "raw": rem += "_rawconf"
         return f"{self.unmask}_{tok}_{rem}" + ("_naive" if self.posterior == "naive" else "") + ("_globalsigma" if self.sigma_budget == "global" else "")
 
-def time_grid(steps: int, loop: tuple | None = None) -> list[tuple[float, float, bool]]:
-    "`(t, s, in_loop)` of each step: equal steps 1 -> 0; with `loop=(t_on, t_off)`, t is held at t_on while the sampler's clock crosses [t_off, t_on)."
+def time_grid(steps: int, loop: tuple | None = None, hold: float | None = None) -> list[tuple[float, float, bool]]:
+    "`(t, s, in_loop)` of each step: equal steps 1 -> 0; with `loop=(t_on, t_off)` the clock's [t_on, 1] maps linearly onto t in [hold, 1], t is held at `hold` while the clock crosses [t_off, t_on), and [0, t_off) maps onto [0, hold); `hold=None`: t_on (the clock itself down to t_on)."
     taus = [1 - i / steps for i in range(steps + 1)]
     if loop is None: return [(taus[i], taus[i + 1], False) for i in range(steps)]
     on, off = loop
-    def eff(tau): return tau if tau >= on else (on if tau >= off else tau * on / off)
+    h = on if hold is None else hold
+    def eff(tau):
+        if tau >= on: return tau if h == on else 1 - (1 - tau) * (1 - h) / (1 - on)
+        return h if tau >= off else tau * h / off
     return [(eff(taus[i]), eff(taus[i + 1]), off <= taus[i + 1] < on or off <= taus[i] < on) for i in range(steps)]
 
 def sigma_max(alpha_t: torch.Tensor, alpha_s: torch.Tensor) -> torch.Tensor:
@@ -111,6 +155,23 @@ def _alphas(model, t: float, s: float, pad: torch.Tensor, global_sigma: bool):
     else: smax = sigma_max(a_t, a_s)
     return a_t, a_s, smax
 
+def step_probs(cfg: SamplerConfig, a_t: torch.Tensor, a_s: torch.Tensor, smax: torch.Tensor, conf: torch.Tensor,
+               masked: torch.Tensor, decoded: torch.Tensor, active: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+    "`(p, sigma)` of one step, float64 `[B, 36]`: `p` the probability that a masked slot unmasks (0 elsewhere), `sigma` that a slot decoded before the step is remasked (0 elsewhere); `sigma` is None when no remasking runs (`active` False or `remask='none'`) and under the naive posterior, which draws it after unmasking."
+    one_minus = (1 - a_t).clamp_min(1e-12)
+    p = ((a_s - a_t) / one_minus).clamp(0, 1)                                  # plain MDLM
+    sig = None
+    if active and cfg.remask != "none" and cfg.posterior == "remdm":
+        sig = remask_sigma(cfg.remask, smax, cfg.eta, conf, decoded, cfg.confidence_form)
+        if cfg.remask != "confidence":          # sigma depends on time (and slot) only: the same sigma at masked slots
+            sig_m = remask_sigma(cfg.remask, smax, cfg.eta, conf, masked | decoded, cfg.confidence_form)
+        elif cfg.confidence_scheme == "balanced":   # the sigma that balances expected remasks and unmasks
+            ratio = (a_t / one_minus).masked_fill(~masked, 0)
+            sig_m = sig.sum(1, keepdim=True) / ratio.sum(1, keepdim=True).clamp_min(1e-12)
+        else: sig_m = None                      # official: sigma = 0 at masked slots, which unmask at MDLM's rate
+        if sig_m is not None: p = ((a_s - (1 - sig_m) * a_t) / one_minus).clamp(0, 1)
+    return p.masked_fill(~masked, 0), sig
+
 @torch.no_grad()
 def sampler_step(model, z: torch.Tensor, conf: torch.Tensor, pad: torch.Tensor, t: float, s: float, cfg: SamplerConfig,
                  remask_on: bool, generator: torch.Generator | None = None, t_model: float | None = None):
@@ -118,36 +179,30 @@ def sampler_step(model, z: torch.Tensor, conf: torch.Tensor, pad: torch.Tensor, 
     dev = z.device
     masked, decoded = is_masked(z) & ~pad, ~is_masked(z) & ~pad
     logits = model(z, torch.full((len(z),), t if t_model is None else t_model, device=dev))
-    temp, top_p = (0., 1.) if cfg.token == "argmax" else (1., cfg.top_p)
+    greedy = cfg.token == "argmax"
+    temp = 0. if greedy else 1.
+    nucleus = logits if greedy else nucleus_filter(logits, cfg.top_p, cfg.top_p_rule)   # what candidates are drawn from
     a_t, a_s, smax = _alphas(model, t, s, pad, cfg.sigma_budget == "global")
     a_t, a_s = a_t.masked_fill(~masked & ~decoded, 0), a_s.masked_fill(~masked & ~decoded, 0)
     active = cfg.remask != "none" and remask_on
-    one_minus = (1 - a_t).clamp_min(1e-12)
-    p = ((a_s - a_t) / one_minus).clamp(0, 1)                                  # plain MDLM
-    sig = remask_sigma(cfg.remask, smax, cfg.eta, conf, decoded, cfg.confidence_form) if active and cfg.posterior == "remdm" else None
-    if sig is not None:
-        if cfg.remask == "confidence":  # sigma depends on the state: the sigma that balances expected remasks and unmasks
-            ratio = (a_t / one_minus).masked_fill(~masked, 0)
-            sig_m = sig.sum(1, keepdim=True) / ratio.sum(1, keepdim=True).clamp_min(1e-12)
-        else: sig_m = remask_sigma(cfg.remask, smax, cfg.eta, conf, ~pad, cfg.confidence_form)   # the same sigma at masked slots
-        p = ((a_s - (1 - sig_m) * a_t) / one_minus).clamp(0, 1)
-    p = p.masked_fill(~masked, 0)
-    probs = logits.softmax(-1)
+    p, sig = step_probs(cfg, a_t, a_s, smax, conf, masked, decoded, active)
     if cfg.unmask == "ancestral":
-        cand = sample_categorical(logits, generator, temp, top_p)
+        cand = sample_categorical(nucleus, generator, temp)
         commit = masked & (_rand(z.shape, generator, dev) < p)
         z_new = torch.where(commit, cand, z)
     else:
         k = _stochastic_round(p.sum(1), generator)
-        if cfg.unmask == "llada":
-            z_new, _ = commit_most_confident(z, masked, logits, k, generator, temp, top_p)
+        if cfg.unmask == "llada":   # ranked by the candidate's probability under the logits handed over (raw under smallest_set)
+            if cfg.top_p_rule == "smallest_set" and not greedy: z_new, _ = commit_most_confident(z, masked, logits, k, generator, temp, cfg.top_p)
+            else: z_new, _ = commit_most_confident(z, masked, nucleus, k, generator, temp)
             commit = masked & (z_new != z)
         else:
-            cand = sample_categorical(logits, generator, temp, top_p)
+            cand = sample_categorical(nucleus, generator, temp)
             score = _rand(z.shape, generator, dev).masked_fill(~masked, -1.)
             rank = score.argsort(-1, descending=True).argsort(-1)
             commit = masked & (rank < k[:, None])
             z_new = torch.where(commit, cand, z)
+    probs = (nucleus if cfg.stored_confidence == "nucleus" else logits).softmax(-1)
     conf = torch.where(commit, probs.gather(-1, z_new[..., None]).squeeze(-1), conf)
     remask = torch.zeros_like(masked)
     if active:
@@ -168,13 +223,16 @@ def sampler_step(model, z: torch.Tensor, conf: torch.Tensor, pad: torch.Tensor, 
 # %% ../../nbs/bubbles/04_samplers.ipynb #4d156000
 @torch.no_grad()
 def sample(model, n: int, steps: int = 100, unmask: str = "llada", token: str = "top_p", top_p: float = 0.9,
-           remask: str = "none", eta: float = 0.0, t_switch: float = 1.0, loop: tuple | None = None,
+           remask: str = "none", eta: float | None = None, t_switch: float = 1.0, loop: tuple | None = None,
            confidence_form: str = "paper", posterior: str = "remdm", sigma_budget: str = "own",
-           room_counts: torch.Tensor | None = None, generator: torch.Generator | None = None,
-           batch_size: int | None = None) -> tuple[torch.Tensor, pd.DataFrame]:
+           confidence_scheme: str = "official", top_p_rule: str = "official", stored_confidence: str = "nucleus",
+           alpha_on: float | None = LOOP_ALPHA_ON, room_counts: torch.Tensor | None = None,
+           generator: torch.Generator | None = None, batch_size: int | None = None) -> tuple[torch.Tensor, pd.DataFrame]:
     "Generate `n` diagrams `[n, 36]` with `model` (v1 or v2); -> (tokens, trace: one row per step, pooled over the samples; `resid_sq` summed)."
-    cfg = SamplerConfig(steps, unmask, token, top_p, remask, eta, t_switch, tuple(loop) if loop is not None else None,
-                        confidence_form, posterior, sigma_budget)
+    cfg = SamplerConfig(steps=steps, unmask=unmask, token=token, top_p=top_p, remask=remask, eta=eta, t_switch=t_switch,
+                        loop=tuple(loop) if loop is not None else None, confidence_form=confidence_form, posterior=posterior,
+                        sigma_budget=sigma_budget, confidence_scheme=confidence_scheme, top_p_rule=top_p_rule,
+                        stored_confidence=stored_confidence, alpha_on=alpha_on)
     if not isinstance(n, int) or n < 1: raise ValueError(f"n must be a positive int, got {n!r}")
     dev = next(model.parameters()).device
     if room_counts is None:
@@ -189,7 +247,7 @@ def sample(model, n: int, steps: int = 100, unmask: str = "llada", token: str = 
         z = torch.where(pad, PAD_IDS.to(dev), MASK_IDS.to(dev))
         conf = torch.zeros(z.shape, device=dev)
         rows = []
-        for i, (t, s, in_loop) in enumerate(time_grid(cfg.steps, cfg.loop)):
+        for i, (t, s, in_loop) in enumerate(time_grid(cfg.steps, cfg.loop, cfg.hold)):
             on = in_loop if cfg.loop is not None else t <= cfg.t_switch
             z, conf, st = sampler_step(model, z, conf, pad, t, s, cfg, on, generator)
             rows.append({"step": i, **st})

@@ -19,7 +19,7 @@ from ..training import batch_indices, fit
 from ..core import get_device, seed_everything
 
 # %% auto #0
-__all__ = ['AEConfig', 'LatentAE', 'encode_images', 'decode_latents', 'train_latent_ae', 'reconstruction_mse']
+__all__ = ['AEConfig', 'LatentAE', 'encode_images', 'decode_latents', 'train_latent_ae', 'reconstruction_mse', 'LatentGenerator']
 
 # %% ../../nbs/drifting/07_latent.ipynb #b68c6178
 @dataclass(frozen=True)
@@ -82,3 +82,17 @@ def train_latent_ae(images: torch.Tensor, cfg: AEConfig = AEConfig(), device: st
 def reconstruction_mse(ae: LatentAE, images: torch.Tensor) -> float:
     "Mean squared error (pixels in [-1, 1]) of encoding and decoding `images`."
     return float((decode_latents(ae, encode_images(ae, images)) - images).pow(2).mean())
+
+# %% ../../nbs/drifting/07_latent.ipynb #077ecddc
+class LatentGenerator(nn.Module):
+    "A generator of scaled latents followed by `ae`'s frozen decoder: `forward(noise, y, s)` gives images `[N, 1, 28, 28]` in [-1, 1]."
+    def __init__(self, gen: nn.Module, ae: LatentAE):
+        super().__init__()
+        self.gen, self.ae = gen, ae.eval().requires_grad_(False)
+        self.cfg = gen.cfg                                  # the latent shape: the samplers draw noise from it
+
+    @property
+    def device(self) -> torch.device: return next(self.gen.parameters()).device
+
+    def forward(self, noise: torch.Tensor, y: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+        return self.ae.decode(self.gen(noise, y, s))
