@@ -1,4 +1,4 @@
-"""One entry point for every sampler of the chapter: ancestral MDLM, LLaDA confidence top-k and random-order unmasking, top-p or argmax tokens, and ReMDM remasking (cap, rescale, confidence in two forms, t_switch, loop) whose unmasking posterior keeps the masked share on the schedule.
+"""One entry point for every sampler of the chapter: ancestral MDLM, LLaDA confidence top-k and random-order unmasking, top-p or argmax tokens, and ReMDM remasking (cap, rescale, confidence in two forms, t_switch, loop), by default as the official ReMDM code does it, with our balanced confidence posterior, which keeps the masked share on the schedule, as an option.
 
 Docs: https://drift-nb.github.io/drift_nb/bubbles/samplers.html.md"""
 
