@@ -21,17 +21,18 @@ from scipy import stats as scipy_stats
 from ..core import check_choice
 from ..goals import interval_clears
 from ..results import mean_ci
-from .metrics import METRICS, TrainIndex, evaluate_samples
+from .metrics import FIXED_COUNTS, METRICS, TrainIndex, evaluate_samples, fixed_valid_counts
 from .plans import N_SLOTS
 from .samplers import SamplerConfig, denoiser_latency, sample, sigma_max_profile
 
 # %% auto #0
 __all__ = ['DESIGN_SEEDS', 'RATIO_PAIRS', 'SUMMARY_METRICS', 'ARCH_SUCCESS', 'ARCH_FAIL', 'INSIDE_FLOOR', 'SIGMA_SMALL',
            'HIGHER_BETTER', 'LOWER_BETTER', 'BRANCHES', 'CORNER', 'generation_seeds', 'v2_baseline', 'v2_remasking',
-           'v1_suite', 'pitfalls', 'is_pitfall', 'suite_table', 'design_numbers', 'design_comparison', 'RunResult',
-           'run_config', 'run_seeds', 'summarise', 'share_errors', 'masked_share_table', 'sigma_max_diagnostic',
-           'sigma_ratio', 'Decision', 'worse_everywhere', 'decide', 'corner_checks', 'corner_goal', 'share_goal',
-           'latency_ms', 'speed_goal', 'v1_findings', 'masked_share_figure', 'tradeoff_figure']
+           'v1_suite', 'pitfalls', 'is_pitfall', 'on_schedule', 'suite_table', 'design_numbers', 'design_comparison',
+           'RunResult', 'run_streams', 'run_config', 'run_seeds', 'summarise', 'fixed_count_table', 'share_errors',
+           'masked_share_table', 'sigma_max_diagnostic', 'sigma_ratio', 'Decision', 'worse_everywhere', 'decide',
+           'corner_checks', 'corner_goal', 'share_goal', 'latency_ms', 'speed_goal', 'v1_findings',
+           'masked_share_figure', 'tradeoff_figure']
 
 # %% ../../nbs/bubbles/05_experiments.ipynb #4ab20e7c
 DESIGN_SEEDS = (42, 123, 456, 789, 1337)        # design §3
@@ -66,8 +67,13 @@ def pitfalls(steps: int = 100) -> list[SamplerConfig]:
             SamplerConfig(steps, remask="confidence", confidence_form="design")]
 
 def is_pitfall(cfg: SamplerConfig) -> bool:
-    "Whether `cfg` is one of the pitfalls: the naive posterior, or confidence remasking in the design's form."
-    return cfg.posterior == "naive" or (cfg.remask == "confidence" and cfg.confidence_form == "design")
+    "Whether `cfg` is one of the pitfalls: the naive posterior, confidence remasking in the design's form, or a remasking budget that is not the model's own (`sigma_budget='global'`, design §7.2: v2 remasking with v1's sigma_max, above v2's bound)."
+    return (cfg.posterior == "naive" or (cfg.remask == "confidence" and cfg.confidence_form == "design")
+            or (cfg.remask != "none" and cfg.sigma_budget == "global"))
+
+def on_schedule(cfg: SamplerConfig) -> bool:
+    "Whether `cfg` is built to keep the masked share on the schedule: not a pitfall, and not the official confidence scheme (sigma = 0 at masked slots, so the remasks are not paid back; it leaves the schedule by design)."
+    return not is_pitfall(cfg) and not (cfg.remask == "confidence" and cfg.posterior == "remdm" and cfg.confidence_scheme == "official")
 
 def suite_table(configs: Sequence[SamplerConfig]) -> pd.DataFrame:
     "One row per configuration: its label and every field (η only where a cap / rescale uses it, t_switch only where remasking runs)."
@@ -223,6 +229,7 @@ class RunResult:
     seconds: float
     tokens: torch.Tensor
     n_real_slots: int
+    index: TrainIndex | None = field(default=None, repr=False)   # the training index it was scored against
 
     @property
     def label(self) -> str: return self.config.label
@@ -238,6 +245,10 @@ class RunResult:
 def _sync(dev: torch.device):
     if dev.type == "cuda": torch.cuda.synchronize(dev)
 
+def run_streams(seed: int) -> tuple[int, int]:
+    "Two independent seeds from one generation seed (`numpy.random.SeedSequence(seed).spawn(2)`): the room counts', the sampler's."
+    return tuple(int(s.generate_state(1, np.uint64)[0] % 2**63) for s in np.random.SeedSequence(int(seed)).spawn(2))
+
 def run_config(model, sampler_config: SamplerConfig, n: int, seed: int, train_index: TrainIndex, *, name: str = "",
                batch_size: int | None = None) -> RunResult:
     "Sample `n` diagrams with `sampler_config` (seeded by `seed`) and score them against `train_index`; -> `RunResult`."
@@ -246,13 +257,14 @@ def run_config(model, sampler_config: SamplerConfig, n: int, seed: int, train_in
         raise ValueError(f"train_index must be a TrainIndex (build it once with build_train_index), got {type(train_index).__name__}")
     if not isinstance(n, int) or isinstance(n, bool) or n < 1: raise ValueError(f"n must be a positive int, got {n!r}")
     dev = next(model.parameters()).device
-    k = torch.multinomial(model.room_probs.detach().cpu().double(), n, replacement=True, generator=torch.Generator().manual_seed(int(seed)))
-    g = torch.Generator(device=dev).manual_seed(int(seed))
+    rooms_seed, sampler_seed = run_streams(seed)
+    k = torch.multinomial(model.room_probs.detach().cpu().double(), n, replacement=True, generator=torch.Generator().manual_seed(rooms_seed))
+    g = torch.Generator(device=dev).manual_seed(sampler_seed)
     _sync(dev); t0 = time.perf_counter()
     tokens, trace = sample(model, n, room_counts=k, generator=g, batch_size=batch_size, **asdict(sampler_config))
     _sync(dev); secs = time.perf_counter() - t0
     n_real = int((k + k * (k - 1) // 2).sum())
-    return RunResult(name, sampler_config, int(seed), n, evaluate_samples(tokens, train_index), trace, secs, tokens, n_real)
+    return RunResult(name, sampler_config, int(seed), n, evaluate_samples(tokens, train_index), trace, secs, tokens, n_real, train_index)
 
 def run_seeds(model, sampler_config: SamplerConfig, n: int, seeds: Sequence[int], train_index: TrainIndex, *, name: str = "",
               batch_size: int | None = None) -> list[RunResult]:
@@ -261,7 +273,7 @@ def run_seeds(model, sampler_config: SamplerConfig, n: int, seeds: Sequence[int]
 
 # %% ../../nbs/bubbles/05_experiments.ipynb #fb60fd9c
 SUMMARY_METRICS = ("validity", "inside_validity", "transitivity", "node_js", "node_tv", "edge_js", "edge_tv", "mmd_degree",
-                   "mmd_clustering", "mmd_spectral", "coverage", "weighted_coverage", "diversity", "novelty", "unique_archetypes",
+                   "mmd_clustering", "mmd_spectral", "coverage", "weighted_coverage", "diversity", "novelty", "novel_valid", "unique_archetypes",
                    "unique_graphs", "unique_graphs_slot_hash", "diversity_slot_hash", "novelty_slot_hash", "samples_per_s",
                    "share_max_abs_err")
 
@@ -278,6 +290,16 @@ def summarise(rows: pd.DataFrame, metrics: Sequence[str] = SUMMARY_METRICS, by: 
             rec.update({m: mean, f"{m}_low": lo, f"{m}_high": hi, f"{m}_sd": float(x.std(ddof=1)) if len(x) > 1 else np.nan})
         out.append(rec)
     return pd.DataFrame(out)
+
+# %% ../../nbs/bubbles/05_experiments.ipynb #d7fbcd52
+def fixed_count_table(runs: Sequence[RunResult], k: int | None = None, rounds: int = 20) -> pd.DataFrame:
+    "One row per run: model, label, seed and `metrics.FIXED_COUNTS` among `k` valid samples (default: the smallest valid count of `runs`), against the run's own training index."
+    if not runs: raise ValueError("fixed_count_table needs at least one run")
+    if any(r.index is None for r in runs): raise ValueError("a run has no training index: make it with run_config")
+    k = min(int(r.metrics["n_valid"]) for r in runs) if k is None else k
+    if k < 1: raise ValueError(f"a run has no valid sample ({', '.join(r.label for r in runs if r.metrics['n_valid'] == 0)}): counts at a fixed valid number need at least one")
+    return pd.DataFrame([{"model": r.model, "label": r.label, "seed": r.seed,
+                          **fixed_valid_counts(r.tokens, r.index, k, rounds=rounds, seed=r.seed)} for r in runs])
 
 # %% ../../nbs/bubbles/05_experiments.ipynb #c800d316
 def share_errors(runs: Sequence[RunResult], level: float = 0.95) -> pd.DataFrame:
@@ -301,7 +323,7 @@ def share_errors(runs: Sequence[RunResult], level: float = 0.95) -> pd.DataFrame
                          "err_low": err - half, "err_high": err + half, "n_samples": n, "n_slots": N})
 
 def masked_share_table(runs: Sequence[RunResult], tol: float = 0.01, alpha: float = 0.05) -> pd.DataFrame:
-    "One row per configuration (runs pooled over seeds): max |error|, the widest interval bound, the largest half-width, whether every step's interval lies inside ±`tol`, the largest |error|/se and whether it shows drift (Bonferroni over steps at `alpha`), and whether it is a pitfall."
+    "One row per configuration (runs pooled over seeds): max |error|, the widest interval bound, the largest half-width, whether every step's interval lies inside ±`tol`, the largest |error|/se and whether it shows drift (Bonferroni over steps at `alpha`), whether it is a pitfall and whether it is built to stay on the schedule (`on_schedule`)."
     groups: dict = {}
     for r in runs: groups.setdefault((r.model, r.label), []).append(r)
     rows = []
@@ -310,7 +332,8 @@ def masked_share_table(runs: Sequence[RunResult], tol: float = 0.01, alpha: floa
         z = np.where(e.se > 0, e.err.abs() / e.se.where(e.se > 0, 1), np.where(e.err.abs() > 1e-12, np.inf, 0.))
         crit = scipy_stats.norm.ppf(1 - alpha / (2 * len(e)))
         inside = all(interval_clears(lo, hi, -tol, "above") and interval_clears(lo, hi, tol, "below") for lo, hi in zip(e.err_low, e.err_high))
-        rows.append({"model": model, "label": label, "remask": rs[0].config.remask, "pitfall": is_pitfall(rs[0].config), "seeds": len(rs),
+        rows.append({"model": model, "label": label, "remask": rs[0].config.remask, "pitfall": is_pitfall(rs[0].config),
+                     "on_schedule": on_schedule(rs[0].config), "seeds": len(rs),
                      "n": sum(r.n for r in rs), "max_abs_err": float(e.err.abs().max()),
                      "max_abs_bound": float(np.maximum(e.err_low.abs(), e.err_high.abs()).max()),
                      "max_half_width": float(((e.err_high - e.err_low) / 2).max()), "within_tol": bool(inside),
@@ -426,20 +449,22 @@ def corner_goal(summary: pd.DataFrame, base_label: str) -> dict:
             "method": f"{r.get('model', '')}:{r['label']}", "met": bool(met), "evidence": ev}
 
 def share_goal(table: pd.DataFrame, tol: float = 0.01) -> dict:
-    "The masked-share goal's row from a `masked_share_table`: every non-pitfall remasking sampler within ±`tol` at every step."
-    rem = table[(table["remask"] != "none") & ~table["pitfall"]]
-    pit = table[table["pitfall"]]
-    if rem.empty: raise ValueError("the table has no remasking sampler outside the pitfalls")
+    "The masked-share goal's row from a `masked_share_table`: every sampler built to stay on the schedule (`on_schedule`: no pitfall, not the official confidence scheme) within ±`tol` at every step; the others are named in the evidence with their largest error."
+    rem = table[table["on_schedule"]]
+    pit, off = table[table["pitfall"]], table[~table["on_schedule"] & ~table["pitfall"]]
+    if rem.empty: raise ValueError("the table has no sampler built to stay on the schedule")
     worst = rem.sort_values("max_abs_bound").iloc[-1]
     drift = rem[rem["drift"]] if "drift" in rem else rem.iloc[:0]
-    ev = (f"{len(rem)} remasking samplers ({int(rem['n'].max())} samples each, pooled over {int(rem['seeds'].max())} seed(s)); "
+    ev = (f"{len(rem)} samplers ({int(rem['n'].max())} samples each, pooled over {int(rem['seeds'].max())} seed(s)); "
           f"{int(rem['within_tol'].sum())} within ±{tol:.0%} at every step (95% interval over samples); worst {worst['model']}:{worst['label']} "
-          f"max |share - (1 - alpha_s)| {worst['max_abs_err']:.4f}, interval bound {worst['max_abs_bound']:.4f}; "
+          f"max |share - schedule| {worst['max_abs_err']:.4f}, interval bound {worst['max_abs_bound']:.4f}; "
           f"largest half-width {rem['max_half_width'].max():.4f}; drift (Bonferroni over steps): "
           + (", ".join(drift["label"]) if len(drift) else "none"))
-    if len(pit): ev += "; pitfalls, not counted: " + ", ".join(f"{r.label} {r.max_abs_err:.3f}" for r in pit.itertuples())
-    return {"goal": f"the masked share after every step within ±{100 * tol:g} pp of the schedule for every remasking sampler",
-            "method": ", ".join(sorted(set(rem["model"]))) + " remasking samplers (ReMDM posterior)", "met": bool(rem["within_tol"].all()),
+    if len(off): ev += "; official confidence scheme, off the schedule by design, not counted: " + ", ".join(f"{r.model}:{r.label} {r.max_abs_err:.3f}" for r in off.itertuples())
+    if len(pit): ev += "; pitfalls, not counted: " + ", ".join(f"{r.model}:{r.label} {r.max_abs_err:.3f}" for r in pit.itertuples())
+    return {"goal": f"the masked share after every step within ±{100 * tol:g} pp of the schedule for every sampler that is not a pitfall",
+            "method": ", ".join(sorted(set(rem["model"]))) + " samplers built to keep the schedule (no remasking, cap, rescale, balanced confidence)",
+            "met": bool(rem["within_tol"].all()),
             "evidence": ev}
 
 def latency_ms(model, batch: int = 1, rounds: int = 10, repeats: int = 20) -> tuple[float, float, float]:
@@ -506,7 +531,8 @@ def masked_share_figure(runs: Sequence[RunResult], ax=None, tol: float = 0.01):
     for (model, label), rs in groups.items():
         e, cfg = share_errors(rs), rs[0].config
         if cfg.posterior == "naive": kw = {"c": "C3", "lw": 1.8, "label": f"{model} {label} (naive posterior)"}
-        elif is_pitfall(cfg): kw = {"c": "C1", "lw": 1.8, "label": f"{model} {label} (design-form confidence)"}
+        elif is_pitfall(cfg): kw = {"c": "C1", "lw": 1.8, "label": f"{model} {label} (pitfall)"}
+        elif not on_schedule(cfg): kw = {"c": "C4", "lw": 1.2, "label": f"{model} {label} (official confidence scheme)"}
         elif cfg.remask == "confidence" and cfg.t_switch == 1 and cfg.unmask == "llada" and cfg.token == "top_p" and cfg.sigma_budget == "own":
             kw = {"c": "C2", "lw": 1.5, "label": f"{model} {label} (paper-form confidence)"}
         else: kw = {"c": "C0", "lw": 0.7, "alpha": 0.6}
@@ -514,7 +540,7 @@ def masked_share_figure(runs: Sequence[RunResult], ax=None, tol: float = 0.01):
     for k, a in enumerate(axes):
         a.axhspan(-tol, tol, color="0.85", label=f"±{100 * tol:g} pp")
         for e, cfg, kw in curves:
-            if k == 1 and is_pitfall(cfg): continue
+            if k == 1 and not on_schedule(cfg): continue
             if k == 1 and kw["c"] == "C2": a.fill_between(e["t"], e["err_low"], e["err_high"], color="C2", alpha=0.2, lw=0, label="its 95% interval")
             a.plot(e["t"], e["err"], **kw)
         a.invert_xaxis(); a.set_xlabel("t (sampling runs right to left from 1 to 0)")

@@ -27,12 +27,12 @@ from ..results import proportion_ci
 
 # %% auto #0
 __all__ = ['VALIDITY_CHECKS', 'HOLDS_NOTHING', 'NEVER_INSIDE', 'SMALL_HOSTS', 'SMALL_GUESTS', 'FORBIDDEN_INSIDE', 'LEFT_OF',
-           'ABOVE', 'MMD_KINDS', 'RATES', 'METRICS', 'relation_matrix', 'validity_table', 'is_valid', 'inside_valid',
-           'inside_violations', 'transitive', 'type_counts', 'js_divergence', 'tv_distance', 'graph_descriptors',
-           'MMDReference', 'mmd_reference', 'mmd2', 'wl_hash', 'same_diagram', 'GraphClasses', 'graph_classes',
-           'unique_graphs', 'unique_graphs_slot_hash', 'diversity', 'TrainIndex', 'build_train_index', 'as_train_index',
-           'type_divergences', 'graph_mmd', 'unique_archetypes', 'coverage', 'weighted_coverage', 'novelty',
-           'evaluate_samples']
+           'ABOVE', 'MMD_KINDS', 'RATES', 'METRICS', 'FIXED_COUNTS', 'relation_matrix', 'validity_table', 'is_valid',
+           'inside_valid', 'inside_violations', 'transitive', 'type_counts', 'js_divergence', 'tv_distance',
+           'graph_descriptors', 'MMDReference', 'mmd_reference', 'mmd2', 'wl_hash', 'same_diagram', 'GraphClasses',
+           'graph_classes', 'unique_graphs', 'unique_graphs_slot_hash', 'diversity', 'TrainIndex', 'build_train_index',
+           'as_train_index', 'type_divergences', 'graph_mmd', 'unique_archetypes', 'coverage', 'weighted_coverage',
+           'novelty', 'evaluate_samples', 'fixed_valid_counts']
 
 # %% ../../nbs/bubbles/01_metrics.ipynb #49b83fdb
 _A, _B = (np.array(x) for x in zip(*EDGE_PAIRS))
@@ -365,10 +365,10 @@ def novelty(gen_tokens, train) -> float:
     return _novel_rows(cls, as_train_index(train)) / len(cls.class_of)
 
 # %% ../../nbs/bubbles/01_metrics.ipynb #d509eb61
-RATES = ("validity", "inside_validity", "transitivity", "diversity", "novelty")    # reported with Wilson bounds
+RATES = ("validity", "inside_validity", "transitivity", "diversity", "novelty", "novel_valid")    # reported with Wilson bounds
 METRICS = ("validity", "inside_validity", "transitivity", "node_js", "node_tv", "edge_js", "edge_tv", "mmd_degree",
            "mmd_clustering", "mmd_spectral", "coverage", "weighted_coverage", "diversity", "novelty",
-           "unique_archetypes", "unique_graphs", "unique_graphs_slot_hash", "diversity_slot_hash", "novelty_slot_hash")
+           "novel_valid", "unique_archetypes", "unique_graphs", "unique_graphs_slot_hash", "diversity_slot_hash", "novelty_slot_hash")
 
 def evaluate_samples(gen_tokens, train) -> dict:
     "Every metric of the samples `gen_tokens` `[n, 36]` against `train` (a `TrainIndex`, or the training rows): `METRICS`, `n`, `n_valid`, and `_low`/`_high` Wilson 95% bounds of `RATES`."
@@ -385,7 +385,7 @@ def evaluate_samples(gen_tokens, train) -> dict:
     rate("transitivity", transitive(t).sum(), n)
     if nv == 0:
         out.update({k: nan for k in METRICS if k not in out}, unique_archetypes=0, unique_graphs=0, unique_graphs_slot_hash=0)
-        rate("diversity", 0, 0); rate("novelty", 0, 0)
+        rate("diversity", 0, 0); rate("novelty", 0, 0); rate("novel_valid", 0, n)
         return {k: out[k] for k in _ORDER}
     good = t[torch.from_numpy(valid)]
     node, edge = type_counts(good)
@@ -399,10 +399,39 @@ def evaluate_samples(gen_tokens, train) -> dict:
     out["unique_archetypes"] = len(arch)
     cls = graph_classes(good)
     rate("diversity", len(cls.reps), nv)
-    rate("novelty", _novel_rows(cls, tr), nv)
+    n_novel = _novel_rows(cls, tr)
+    rate("novelty", n_novel, nv); rate("novel_valid", n_novel, n)
     out["unique_graphs"], out["unique_graphs_slot_hash"] = len(cls.reps), len(cls.row_keys)
     out["diversity_slot_hash"] = len(cls.row_keys) / nv
     out["novelty_slot_hash"] = sum(r.tobytes() not in tr.classes.row_keys for r in good.numpy()) / nv
     return {k: out[k] for k in _ORDER}
 
 _ORDER = ("n", "n_valid") + tuple(x for m in METRICS for x in ((m, f"{m}_low", f"{m}_high") if m in RATES else (m,)))
+
+# %% ../../nbs/bubbles/01_metrics.ipynb #49c97743
+FIXED_COUNTS = ("archetypes_seen", "archetypes_novel", "classes_seen", "classes_novel")
+
+def fixed_valid_counts(gen_tokens, train, k: int, rounds: int = 20, seed: int = 0) -> dict:
+    "`FIXED_COUNTS` among `k` of the valid rows: means over `rounds` random subsets without replacement (one when `k` is the valid count), with `_sd`; `k`, `n_valid`. `k` above the valid count is refused."
+    t = check_tokens(gen_tokens)
+    tr = as_train_index(train)
+    if not isinstance(k, (int, np.integer)) or isinstance(k, bool) or k < 1: raise ValueError(f"k must be a positive int, got {k!r}")
+    good = t[torch.from_numpy(is_valid(t))]
+    if k > len(good): raise ValueError(f"k = {k} exceeds the {len(good)} valid samples of {len(t)}: subsample to at most the smallest valid count")
+    arch = archetypes(good)
+    names = sorted(set(arch))
+    arch_id = np.array([names.index(a) for a in arch]) if arch else np.zeros(0, np.int64)
+    arch_seen = np.array([a in tr.archetype_counts for a in names], dtype=bool)
+    cls = graph_classes(good)
+    cls_seen = np.array([tr.classes.find(G, h) >= 0 for G, h in zip(cls.reps, cls.hashes)], dtype=bool)
+    rng = np.random.default_rng(seed)
+    counts = []
+    for _ in range(rounds if k < len(good) else 1):
+        idx = rng.choice(len(good), k, replace=False)
+        a, c = np.unique(arch_id[idx]), np.unique(cls.class_of[idx])
+        counts.append((arch_seen[a].sum(), (~arch_seen[a]).sum(), cls_seen[c].sum(), (~cls_seen[c]).sum()))
+    m = np.asarray(counts, dtype=float)
+    out = {"k": int(k), "n_valid": len(good)}
+    for j, name in enumerate(FIXED_COUNTS):
+        out[name], out[f"{name}_sd"] = float(m[:, j].mean()), float(m[:, j].std(ddof=1)) if len(m) > 1 else 0.
+    return out

@@ -21,8 +21,8 @@ from .plans import SEQ_LEN
 # %% auto #0
 __all__ = ['CONFIDENCE_SCHEMES', 'TOP_P_RULES', 'STORED_CONFIDENCE', 'LOOP_ETA', 'LOOP_ALPHA_ON', 'UNMASK', 'TOKEN_RULES',
            'REMASK', 'CONFIDENCE_FORMS', 'POSTERIORS', 'nucleus_filter', 'SamplerConfig', 'time_grid', 'sigma_max',
-           'remask_sigma', 'step_probs', 'sampler_step', 'sample', 'sigma_max_profile', 'denoiser_latency',
-           'samples_per_second']
+           'remask_sigma', 'step_probs', 'expected_masked', 'sampler_step', 'sample', 'sigma_max_profile',
+           'denoiser_latency', 'samples_per_second']
 
 # %% ../../nbs/bubbles/04_samplers.ipynb #5c0f1a7e
 CONFIDENCE_SCHEMES = ("official", "balanced")
@@ -173,9 +173,30 @@ def step_probs(cfg: SamplerConfig, a_t: torch.Tensor, a_s: torch.Tensor, smax: t
     return p.masked_fill(~masked, 0), sig
 
 @torch.no_grad()
+def expected_masked(model, cfg: SamplerConfig, pad: torch.Tensor) -> torch.Tensor:
+    """The schedule the masked share is checked against: `[steps, B]`, each sample's expected masked slots after each step,
+    from an all-masked start. Per real slot `m_s = m_t (1 - p) + (1 - m_t) sigma`, with `p` and `sigma` a masked slot's
+    unmasking and a decoded slot's remasking probability when they depend on the time only: cap and rescale under the ReMDM
+    posterior, and MDLM's `p` with `sigma` = 0 otherwise (no remasking; confidence remasking, whose balanced scheme matches
+    MDLM's expectation and whose official scheme leaves it by design; the naive pitfall). From `m = 1 - alpha_t` this is
+    `1 - alpha_s` at every step; from the all-masked start it is `(1 - alpha_s) / (1 - alpha(1))` without remasking."""
+    m, out = (~pad).double(), []
+    for t, s, in_loop in time_grid(cfg.steps, cfg.loop, cfg.hold):
+        on = in_loop if cfg.loop is not None else t <= cfg.t_switch
+        a_t, a_s, smax = _alphas(model, t, s, pad, cfg.sigma_budget == "global")
+        sig = torch.zeros_like(m)
+        if on and cfg.remask in ("cap", "rescale") and cfg.posterior == "remdm":
+            sig = remask_sigma(cfg.remask, smax, cfg.eta, sig, ~pad, cfg.confidence_form)
+        p = ((a_s - (1 - sig) * a_t) / (1 - a_t).clamp_min(1e-12)).clamp(0, 1)
+        m = (m * (1 - p) + (1 - m) * sig).masked_fill(pad, 0)
+        out.append(m.sum(1))
+    return torch.stack(out)
+
+@torch.no_grad()
 def sampler_step(model, z: torch.Tensor, conf: torch.Tensor, pad: torch.Tensor, t: float, s: float, cfg: SamplerConfig,
-                 remask_on: bool, generator: torch.Generator | None = None, t_model: float | None = None):
-    "One step t -> s of `cfg`'s sampler on `z` `[B, 36]`; `conf` holds each decoded slot's confidence. -> (z, conf, stats)."
+                 remask_on: bool, generator: torch.Generator | None = None, t_model: float | None = None,
+                 expected: torch.Tensor | None = None):
+    "One step t -> s of `cfg`'s sampler on `z` `[B, 36]`; `conf` holds each decoded slot's confidence; `expected` `[B]`: each sample's expected masked slots after the step (`expected_masked`; default `sum (1 - alpha_s)`, the schedule from its own marginals). -> (z, conf, stats)."
     dev = z.device
     masked, decoded = is_masked(z) & ~pad, ~is_masked(z) & ~pad
     logits = model(z, torch.full((len(z),), t if t_model is None else t_model, device=dev))
@@ -212,7 +233,7 @@ def sampler_step(model, z: torch.Tensor, conf: torch.Tensor, pad: torch.Tensor, 
         remask = decoded & (_rand(z.shape, generator, dev) < sig)
         z_new = torch.where(remask, MASK_IDS.to(dev), z_new)
     real = (~pad).sum().clamp_min(1)
-    tau = (1 - a_s).masked_fill(pad, 0).sum(1)                                  # each sample's expected masked slots
+    tau = (1 - a_s).masked_fill(pad, 0).sum(1) if expected is None else expected.to(a_s)   # each sample's expected masked slots
     resid = (is_masked(z_new) & ~pad).sum(1) - tau                              # its masked slots minus that
     stats = {"t": t, "s": s, "masked_share": ((is_masked(z_new) & ~pad).sum() / real).item(), "target_share": (tau.sum() / real).item(),
              "resid_sq": float((resid ** 2).sum()),
@@ -246,10 +267,10 @@ def sample(model, n: int, steps: int = 100, unmask: str = "llada", token: str = 
         pad = pad_mask(k[lo:lo + bs])
         z = torch.where(pad, PAD_IDS.to(dev), MASK_IDS.to(dev))
         conf = torch.zeros(z.shape, device=dev)
-        rows = []
+        rows, target = [], expected_masked(model, cfg, pad)
         for i, (t, s, in_loop) in enumerate(time_grid(cfg.steps, cfg.loop, cfg.hold)):
             on = in_loop if cfg.loop is not None else t <= cfg.t_switch
-            z, conf, st = sampler_step(model, z, conf, pad, t, s, cfg, on, generator)
+            z, conf, st = sampler_step(model, z, conf, pad, t, s, cfg, on, generator, expected=target[i])
             rows.append({"step": i, **st})
         left = is_masked(z) & ~pad
         if left.any():  # the final step: argmax for anything still masked
