@@ -203,7 +203,7 @@ def fit(model: torch.nn.Module, optimizer, loss_fn: Callable, n_steps: int, *, c
     return history
 
 # %% ../nbs/13_training.ipynb #fef216c6
-SPEC_MODULES = ("drift_nb.routec.specs", "drift_nb.bubbles.specs", "drift_nb.bubbles.autoregressive", "drift_nb.drifting.specs",
+SPEC_MODULES = ("drift_nb.routec.specs", "drift_nb.bubbles.specs", "drift_nb.bubbles.ar_peer", "drift_nb.drifting.specs",
                 "drift_nb.denoiser.specs")
 SPEC_MODULES_ENV = "DRIFT_NB_SPEC_MODULES"   # more modules that register specs (your own models), comma-separated
 _SPECS: dict = {}

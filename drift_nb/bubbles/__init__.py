@@ -26,9 +26,9 @@ _EXPORTS = {
     "train_forward": "drift_nb.bubbles.forward",
     "SamplerConfig": "drift_nb.bubbles.samplers",
     "sample": "drift_nb.bubbles.samplers",
-    "BubbleAR": "drift_nb.bubbles.autoregressive",
-    "train_ar": "drift_nb.bubbles.autoregressive",
-    "sample_ar": "drift_nb.bubbles.autoregressive",
+    "BubbleAR": "drift_nb.bubbles.ar_peer",
+    "train_ar": "drift_nb.bubbles.ar_peer",
+    "sample_ar": "drift_nb.bubbles.ar_peer",
 }
 __getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)
 __all__ = list(_EXPORTS)
