@@ -20,19 +20,21 @@ from scipy import stats as scipy_stats
 
 from ..core import check_choice
 from ..goals import interval_clears
-from ..results import mean_ci
+from ..results import mean_ci, proportion_ci
 from .metrics import FIXED_COUNTS, METRICS, TrainIndex, evaluate_samples, fixed_valid_counts
 from .plans import N_SLOTS
-from .samplers import SamplerConfig, denoiser_latency, sample, sigma_max_profile
+from .samplers import LOOP_ETA, SamplerConfig, denoiser_latency, sample, sigma_max_profile
+from .ar_peer import sample_ar
 
 # %% auto #0
 __all__ = ['DESIGN_SEEDS', 'RATIO_PAIRS', 'SUMMARY_METRICS', 'ARCH_SUCCESS', 'ARCH_FAIL', 'INSIDE_FLOOR', 'SIGMA_SMALL',
            'HIGHER_BETTER', 'LOWER_BETTER', 'BRANCHES', 'CORNER', 'generation_seeds', 'v2_baseline', 'v2_remasking',
            'v1_suite', 'pitfalls', 'is_pitfall', 'on_schedule', 'suite_table', 'design_numbers', 'design_comparison',
-           'RunResult', 'run_streams', 'run_config', 'run_seeds', 'summarise', 'fixed_count_table', 'share_errors',
-           'masked_share_table', 'sigma_max_diagnostic', 'sigma_ratio', 'Decision', 'worse_everywhere', 'decide',
-           'corner_checks', 'corner_goal', 'share_goal', 'latency_ms', 'speed_goal', 'v1_findings',
-           'masked_share_figure', 'tradeoff_figure']
+           'RunResult', 'run_streams', 'run_config', 'run_seeds', 'summarise', 'fixed_count_table', 'PeerConfig',
+           'run_ar', 'share_errors', 'masked_share_table', 'sigma_max_diagnostic', 'sigma_ratio', 'Decision',
+           'worse_everywhere', 'decide', 'corner_checks', 'corner_goal', 'share_goal', 'latency_ms', 'speed_goal',
+           'v2_plain_samplers', 'v2_remask_candidates', 'pick_plain', 'pick_remasking', 'plain_goal', 'remasking_goal',
+           'peer_goal', 'unmask_profile', 'v1_findings', 'masked_share_figure', 'tradeoff_figure']
 
 # %% ../../nbs/bubbles/05_experiments.ipynb #4ab20e7c
 DESIGN_SEEDS = (42, 123, 456, 789, 1337)        # design §3
@@ -236,11 +238,12 @@ class RunResult:
 
     def row(self) -> dict:
         "A flat row for a table: model, label, seed, n, timing, masked-share error, remasks, then every metric."
-        err = (self.trace["masked_share"] - self.trace["target_share"]).abs()
-        filled = self.trace["filled_by_argmax"].iloc[-1] if "filled_by_argmax" in self.trace else 0.0
+        tr = self.trace if self.trace is not None else pd.DataFrame({"masked_share": [np.nan], "target_share": [np.nan], "remasked": [0.]})
+        err = (tr["masked_share"] - tr["target_share"]).abs()
+        filled = tr["filled_by_argmax"].iloc[-1] if "filled_by_argmax" in tr else 0.0
         return {"model": self.model, "label": self.label, "seed": self.seed, "n": self.n, "seconds": self.seconds,
                 "samples_per_s": self.n / self.seconds, "share_max_abs_err": float(err.max()), "share_mean_abs_err": float(err.mean()),
-                "remasked_per_sample": float(self.trace["remasked"].sum()), "filled_by_argmax": float(filled), **self.metrics}
+                "remasked_per_sample": float(tr["remasked"].sum()), "filled_by_argmax": float(filled), **self.metrics}
 
 def _sync(dev: torch.device):
     if dev.type == "cuda": torch.cuda.synchronize(dev)
@@ -301,6 +304,33 @@ def fixed_count_table(runs: Sequence[RunResult], k: int | None = None, rounds: i
     return pd.DataFrame([{"model": r.model, "label": r.label, "seed": r.seed,
                           **fixed_valid_counts(r.tokens, r.index, k, rounds=rounds, seed=r.seed)} for r in runs])
 
+# %% ../../nbs/bubbles/05_experiments.ipynb #c7e735f2
+@dataclass(frozen=True)
+class PeerConfig:
+    "How the autoregressive peer samples, with a label in the samplers' style (`ar_topp0.9`, `ar_argmax`)."
+    top_p: float = 0.9
+    token: str = "top_p"
+    remask: str = "none"
+    posterior: str = "remdm"
+
+    @property
+    def label(self) -> str: return "ar_" + (f"topp{self.top_p:g}" if self.token == "top_p" else "argmax")
+
+def run_ar(model, n: int, seed: int, train_index: TrainIndex, *, peer: PeerConfig = PeerConfig(), name: str = "ar",
+           batch_size: int | None = None) -> RunResult:
+    "Sample `n` diagrams with the autoregressive peer (room counts and sampler seeded as `run_config` does) and score them; -> `RunResult`."
+    if not isinstance(train_index, TrainIndex):
+        raise ValueError(f"train_index must be a TrainIndex (build it once with build_train_index), got {type(train_index).__name__}")
+    dev = next(model.parameters()).device
+    rooms_seed, sampler_seed = run_streams(seed)
+    k = torch.multinomial(model.room_probs.detach().cpu().double(), n, replacement=True, generator=torch.Generator().manual_seed(rooms_seed))
+    g = torch.Generator(device=dev).manual_seed(sampler_seed)
+    _sync(dev); t0 = time.perf_counter()
+    tokens = sample_ar(model, n, top_p=peer.top_p, token=peer.token, room_counts=k, generator=g, batch_size=batch_size)
+    _sync(dev); secs = time.perf_counter() - t0
+    return RunResult(name, peer, int(seed), n, evaluate_samples(tokens, train_index), None, secs, tokens,
+                     int((k + k * (k - 1) // 2).sum()), train_index)
+
 # %% ../../nbs/bubbles/05_experiments.ipynb #c800d316
 def share_errors(runs: Sequence[RunResult], level: float = 0.95) -> pd.DataFrame:
     "Per step of runs of one configuration: t, pooled masked share, target, error, its standard error and `level` t-interval over the samples."
@@ -325,7 +355,8 @@ def share_errors(runs: Sequence[RunResult], level: float = 0.95) -> pd.DataFrame
 def masked_share_table(runs: Sequence[RunResult], tol: float = 0.01, alpha: float = 0.05) -> pd.DataFrame:
     "One row per configuration (runs pooled over seeds): max |error|, the widest interval bound, the largest half-width, whether every step's interval lies inside ±`tol`, the largest |error|/se and whether it shows drift (Bonferroni over steps at `alpha`), whether it is a pitfall and whether it is built to stay on the schedule (`on_schedule`)."
     groups: dict = {}
-    for r in runs: groups.setdefault((r.model, r.label), []).append(r)
+    for r in runs:
+        if r.trace is not None: groups.setdefault((r.model, r.label), []).append(r)   # the autoregressive peer has no schedule
     rows = []
     for (model, label), rs in groups.items():
         e = share_errors(rs)
@@ -481,6 +512,105 @@ def speed_goal(latency: tuple[float, float, float], without: pd.Series, with_rem
             "method": "v2 denoiser", "met": interval_clears(lo, hi, target_ms, "below"),
             "evidence": (f"latency {m:.2f} ms [{lo:.2f}, {hi:.2f}]; samples/s at batch {batch}, {steps} steps: {sps(sw)} without remasking, "
                          f"{sps(sr)} with confidence remasking ({len(without)} and {len(with_remask)} runs); {hardware}")}
+
+# %% ../../nbs/bubbles/05_experiments.ipynb #1a46f4b5
+def v2_plain_samplers(steps: int = 100) -> list[SamplerConfig]:
+    "The plain samplers of the v2 study: LLaDA, random order and ancestral unmasking, each with top-p 0.9 and argmax; no remasking."
+    return [SamplerConfig(steps, unmask=u, token=t) for u in ("llada", "random", "ancestral") for t in ("top_p", "argmax")]
+
+def v2_remask_candidates(base: SamplerConfig) -> list[SamplerConfig]:
+    "Remasking on top of the plain sampler `base`: confidence (official, balanced), cap 0.2 and 0.4, rescale 0.5, the official loop."
+    if base.remask != "none": raise ValueError(f"base must be a plain sampler (remask='none'), got {base.label}")
+    r = lambda **kw: replace(base, **kw)
+    return [r(remask="confidence"), r(remask="confidence", confidence_scheme="balanced"), r(remask="cap", eta=0.2),
+            r(remask="cap", eta=0.4), r(remask="rescale", eta=0.5), r(remask="cap", eta=LOOP_ETA, loop=(0.55, 0.05))]
+
+def pick_plain(summary: pd.DataFrame, labels: Sequence[str], tie: float = 0.005) -> str:
+    "The label of `labels` with the highest validity in `summary`; within `tie` of it, the lowest edge JS."
+    s = summary[summary["label"].isin(labels)]
+    missing = set(labels) - set(s["label"])
+    if missing: raise ValueError(f"labels not in the summary: {', '.join(sorted(missing))}")
+    top = s[s["validity"] >= s["validity"].max() - tie]
+    return str(top.sort_values(["edge_js", "validity"], ascending=[True, False], na_position="last")["label"].iloc[0])
+
+def pick_remasking(summary: pd.DataFrame, fixed: pd.DataFrame, labels: Sequence[str], validity: float = 0.95,
+                   edge_js: float = 0.05) -> tuple[str, bool]:
+    "(label, qualified): of `labels`, the most seen archetypes (mean of `fixed`, a `fixed_count_table`) among those with validity >= `validity` and edge JS <= `edge_js` in `summary`; when none qualifies, the most valid (qualified False)."
+    s = summary[summary["label"].isin(labels)].set_index("label")
+    if s.empty: raise ValueError("none of the candidate labels is in the summary")
+    seen = fixed.groupby("label")["archetypes_seen"].mean()
+    ok = s[(s["validity"] >= validity) & (s["edge_js"] <= edge_js)]
+    if len(ok): return str(seen.reindex(ok.index).idxmax()), True
+    return str(s["validity"].idxmax()), False
+
+def _pooled_validity(runs: Sequence[RunResult]) -> tuple[float, float, float, int]:
+    k, n = sum(int(r.metrics["n_valid"]) for r in runs), sum(r.n for r in runs)
+    return (*proportion_ci(k, n), n)
+
+def _edge_js(runs: Sequence[RunResult]) -> tuple[float, float, float]:
+    return mean_ci([r.metrics["edge_js"] for r in runs])
+
+def plain_goal(runs: Sequence[RunResult], validity: float = 0.95, edge_js: float = 0.05, design: tuple = (1.0, 0.035)) -> dict:
+    "The v2 baseline goal's row: validity >= `validity` (pooled Wilson lower bound) and edge JS <= `edge_js` (t-interval over seeds), the design's numbers beside them."
+    v, vlo, vhi, n = _pooled_validity(runs)
+    e, elo, ehi = _edge_js(runs)
+    met = interval_clears(vlo, vhi, validity, "above") and interval_clears(elo, ehi, edge_js, "below")
+    return {"goal": f"v2 baseline (the best plain sampler): validity >= {validity:.0%} and edge JS <= {edge_js:g}",
+            "method": f"{runs[0].model}:{runs[0].label}", "met": bool(met),
+            "evidence": f"validity {v:.3f} [{vlo:.3f}, {vhi:.3f}] (Wilson, {n:,} samples over {len(runs)} seeds; design {design[0]:.2f}); "
+                        f"edge JS {e:.4f} [{elo:.4f}, {ehi:.4f}] (t-interval over seeds; design {design[1]:.3f})"}
+
+def _welch(x, y) -> tuple[float, float, float]:
+    x, y = np.asarray(x, float), np.asarray(y, float)
+    d = float(x.mean() - y.mean())
+    if min(len(x), len(y)) < 2: return d, math.nan, math.nan
+    lo, hi = scipy_stats.ttest_ind(x, y, equal_var=False).confidence_interval(0.95)
+    return d, float(lo), float(hi)
+
+def remasking_goal(runs: Sequence[RunResult], base_runs: Sequence[RunResult], fixed: pd.DataFrame, validity: float = 0.95,
+                   edge_js: float = 0.05) -> dict:
+    "The remasking goal's row: more seen archetypes than the baseline at the fixed valid count of `fixed` (Welch interval over seeds above 0), with validity and edge JS as in `plain_goal`."
+    lab, base = runs[0].label, base_runs[0].label
+    a = fixed[fixed["label"] == lab]["archetypes_seen"]; b = fixed[fixed["label"] == base]["archetypes_seen"]
+    if a.empty or b.empty: raise ValueError(f"the fixed-count table lacks {lab if a.empty else base}")
+    d, dlo, dhi = _welch(a, b)
+    v, vlo, vhi, n = _pooled_validity(runs)
+    e, elo, ehi = _edge_js(runs)
+    checks = {"archetypes": interval_clears(dlo, dhi, 0, "above"), "validity": interval_clears(vlo, vhi, validity, "above"),
+              "edge_js": interval_clears(elo, ehi, edge_js, "below")}
+    k = int(fixed["k"].iloc[0])
+    return {"goal": f"one remasking configuration: more seen-in-training archetypes than the v2 baseline at an equal number of valid samples, "
+                    f"validity >= {validity:.0%}, edge JS <= {edge_js:g}",
+            "method": f"{runs[0].model}:{lab}", "met": all(checks.values()),
+            "evidence": f"seen archetypes at {k} valid samples: {a.mean():.1f} vs {b.mean():.1f} for {base}, difference {d:+.1f} [{dlo:+.1f}, {dhi:+.1f}] "
+                        f"(Welch, {len(a)} and {len(b)} seeds); validity {v:.3f} [{vlo:.3f}, {vhi:.3f}] ({n:,} samples); "
+                        f"edge JS {e:.4f} [{elo:.4f}, {ehi:.4f}]; cleared: {', '.join(c for c, ok in checks.items() if ok) or 'none'}"}
+
+def _validity_diff(x: Sequence[RunResult], y: Sequence[RunResult]) -> tuple[float, float, float]:
+    "Difference of pooled validities (x - y) with a 95% Newcombe interval (from the two Wilson intervals)."
+    p1, l1, u1, _ = _pooled_validity(x); p2, l2, u2, _ = _pooled_validity(y)
+    d = p1 - p2
+    return d, d - math.sqrt((p1 - l1) ** 2 + (u2 - p2) ** 2), d + math.sqrt((u1 - p1) ** 2 + (p2 - l2) ** 2)
+
+def peer_goal(groups: Mapping[str, Sequence[RunResult]], peer: Sequence[RunResult]) -> dict:
+    "The peer goal's row: every group of `groups` (name -> runs) no less valid than the autoregressive `peer` (the difference's 95% Newcombe interval not entirely below 0); samples/s of each beside it."
+    parts, ok = [], True
+    sps = lambda rs: float(np.mean([r.n / r.seconds for r in rs]))
+    for name, rs in groups.items():
+        d, lo, hi = _validity_diff(rs, peer)
+        ok &= not interval_clears(lo, hi, 0, "below")
+        parts.append(f"{name}: validity {_pooled_validity(rs)[0]:.3f}, minus the peer's {d:+.3f} [{lo:+.3f}, {hi:+.3f}], {sps(rs):.1f} samples/s")
+    return {"goal": "the v2 baseline and the remasking configuration no less valid than the autoregressive peer at equal size and training compute",
+            "method": ", ".join(groups) + f" vs {peer[0].model}", "met": bool(ok),
+            "evidence": "; ".join(parts) + f"; peer {peer[0].label}: validity {_pooled_validity(peer)[0]:.3f}, {sps(peer):.1f} samples/s"}
+
+def unmask_profile(trace: pd.DataFrame, share: float = 0.8) -> tuple[pd.DataFrame, int]:
+    "(per step: t, the share of all unmasking done at that step; the fewest steps that hold `share` of it) from a sampler trace."
+    done = (1 - trace["masked_share"]).to_numpy()
+    per = np.diff(np.concatenate([[0.], done]))
+    per = per / per.sum() if per.sum() > 0 else per
+    k = int(np.searchsorted(np.cumsum(np.sort(per)[::-1]), share - 1e-12) + 1)
+    return pd.DataFrame({"step": np.arange(len(per)), "t": trace["t"].to_numpy(), "unmask_share": per}), k
 
 # %% ../../nbs/bubbles/05_experiments.ipynb #872c30dd
 def _pick(df: pd.DataFrame, **kw) -> pd.DataFrame:
