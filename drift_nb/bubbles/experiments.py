@@ -295,14 +295,19 @@ def summarise(rows: pd.DataFrame, metrics: Sequence[str] = SUMMARY_METRICS, by: 
     return pd.DataFrame(out)
 
 # %% ../../nbs/bubbles/05_experiments.ipynb #d7fbcd52
-def fixed_count_table(runs: Sequence[RunResult], k: int | None = None, rounds: int = 20) -> pd.DataFrame:
-    "One row per run: model, label, seed and `metrics.FIXED_COUNTS` among `k` valid samples (default: the smallest valid count of `runs`), against the run's own training index."
+def fixed_count_table(runs: Sequence[RunResult], k: int | None = None, rounds: int = 20, min_k: int = 1) -> pd.DataFrame:
+    "One row per run: model, label, seed and `metrics.FIXED_COUNTS` among `k` valid samples, against the run's own training index. Default `k`: the smallest valid count among the runs with at least `min_k` valid samples; a run with fewer than `k` gets NaN counts (its `n_valid` says why)."
     if not runs: raise ValueError("fixed_count_table needs at least one run")
-    if any(r.index is None for r in runs): raise ValueError("a run has no training index: make it with run_config")
-    k = min(int(r.metrics["n_valid"]) for r in runs) if k is None else k
-    if k < 1: raise ValueError(f"a run has no valid sample ({', '.join(r.label for r in runs if r.metrics['n_valid'] == 0)}): counts at a fixed valid number need at least one")
+    if any(r.index is None for r in runs): raise ValueError("a run has no training index: make it with run_config or run_ar")
+    nv = [int(r.metrics["n_valid"]) for r in runs]
+    if k is None:
+        ok = [v for v in nv if v >= max(min_k, 1)]
+        if not ok: raise ValueError(f"no run has {max(min_k, 1)} valid samples (the most: {max(nv)}): counts at a fixed valid number need them")
+        k = min(ok)
+    nan = {c: np.nan for m in FIXED_COUNTS for c in (m, f"{m}_sd")}
     return pd.DataFrame([{"model": r.model, "label": r.label, "seed": r.seed,
-                          **fixed_valid_counts(r.tokens, r.index, k, rounds=rounds, seed=r.seed)} for r in runs])
+                          **(fixed_valid_counts(r.tokens, r.index, k, rounds=rounds, seed=r.seed) if v >= k else {"k": int(k), "n_valid": v, **nan})}
+                         for r, v in zip(runs, nv)])
 
 # %% ../../nbs/bubbles/05_experiments.ipynb #c7e735f2
 @dataclass(frozen=True)
