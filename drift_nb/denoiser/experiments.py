@@ -17,14 +17,14 @@ from tqdm.auto import tqdm
 
 from ..core import check_choice
 from .corruption import corrupt
-from .data import check_batch, to_skeleton
+from .data import EOS, MASK, MAX_LEN, PAD, check_batch, to_skeleton
 from .decoding import edit, exact_match, generate, repair, token_accuracy, validity
 from .model import DenoiserConfig, TrainConfig, train_autoregressive, train_denoiser
 from ..results import mean_ci, proportion_ci
 
 # %% auto #0
-__all__ = ['design_numbers', 'SeedModels', 'train_seed', 'generation_row', 'repair_row', 'edit_row', 'diff_ci',
-           'sequences_per_second']
+__all__ = ['REFILL_OUTCOMES', 'design_numbers', 'SeedModels', 'train_seed', 'generation_row', 'repair_row', 'refill_row',
+           'edit_row', 'diff_ci', 'sequences_per_second']
 
 # %% ../../nbs/denoiser/05_experiments.ipynb #b7dd1662
 _DESIGN = """section|method|setting|syntax_valid|has_eq|has_op|other
@@ -121,15 +121,42 @@ def repair_row(label: str, model, heldout: torch.Tensor, sigma: float = 0.2, see
     "Token accuracy (mean, Student-t CI) and exact-sequence rate (Wilson CI) of repairing `heldout` corrupted at `sigma`."
     dev = next(model.parameters()).device
     x = heldout.to(dev)
-    noisy, _ = corrupt(x, sigma, torch.Generator(device="cpu").manual_seed(int(seed)))
+    noisy, chosen = corrupt(x, sigma, torch.Generator(device="cpu").manual_seed(int(seed)))
     pred = repair(model, noisy.to(dev), sigma=sigma, passes=passes)
     acc = token_accuracy(pred, x, per_row=True).float().cpu().numpy()
     ex = int(exact_match(pred, x, per_row=True).sum())
     m, lo, hi = mean_ci(acc)
     e, elo, ehi = proportion_ci(ex, len(x))
-    copy = token_accuracy(noisy.to(dev), x)
+    content = (x != PAD).cpu(); content[:, 0] = False                   # content tokens and <EOS>: what is not padding
+    chosen = chosen.cpu()
+    hit, copy_hit = (pred.cpu() == x.cpu()), (noisy.cpu() == x.cpu())
+    c_row = (hit & content).sum(1).float() / content.sum(1).clamp_min(1)
+    cm, clo, chi = mean_ci(c_row.numpy())
+    rate = lambda h, where: float((h & where).sum() / where.sum().clamp_min(1))
     return {"label": label, "sigma": sigma, "n": len(x), "token_acc": m, "token_acc_low": lo, "token_acc_high": hi,
-            "exact": e, "exact_low": elo, "exact_high": ehi, "copy_token_acc": float(copy)}
+            "content_acc": cm, "content_acc_low": clo, "content_acc_high": chi, "corrupted_acc": rate(hit, chosen),
+            "exact": e, "exact_low": elo, "exact_high": ehi, "copy_token_acc": float(token_accuracy(noisy.to(dev), x)),
+            "copy_content_acc": rate(copy_hit, content), "copy_exact": float(exact_match(noisy.to(dev), x))}
+
+REFILL_OUTCOMES = ("right", "neighbour", "other")
+
+@torch.no_grad()
+def refill_row(label: str, model, heldout: torch.Tensor, seed: int = 0) -> dict:
+    "Mask one random position strictly between `<BOS>` and `<EOS>` of each held-out sequence and fill it (argmax, σ = one masked position): the shares of `REFILL_OUTCOMES` (restored; a copy of the left or right neighbour's token; anything else), each with its Wilson interval."
+    x = torch.as_tensor(heldout).cpu()
+    eos = (x == EOS).long().argmax(1)
+    if (eos < 2).any(): raise ValueError("every sequence needs a content token between <BOS> and <EOS>")
+    u = torch.rand(len(x), generator=torch.Generator().manual_seed(int(seed)))
+    pos = 1 + (u * (eos - 1)).long().clamp(max=eos - 2)
+    r = torch.arange(len(x))
+    noisy = x.clone(); noisy[r, pos] = MASK
+    pred = repair(model, noisy.to(next(model.parameters()).device), sigma=1 / (MAX_LEN - 1)).cpu()[r, pos]
+    right = pred == x[r, pos]
+    neigh = ~right & ((pred == x[r, pos - 1]) | (pred == x[r, pos + 1]))
+    out = {"label": label, "n": len(x)}
+    for name, k in zip(REFILL_OUTCOMES, (right, neigh, ~right & ~neigh)):
+        out[name], out[f"{name}_low"], out[f"{name}_high"] = proportion_ci(int(k.sum()), len(x))
+    return out
 
 def edit_row(label: str, model, heldout: torch.Tensor, k: int = 2, seed: int = 0) -> tuple[dict, torch.Tensor]:
     "Mask `k` random content positions per held-out sequence, edit them; anchor stability, validity and correctness after."

@@ -23,8 +23,8 @@ from .data import BOS, MASK, MAX_LEN, PAD, VOCAB_SIZE
 from ..nn import TokenTransformer, TransformerConfig, count_params
 
 # %% auto #0
-__all__ = ['SELF_COND_WEIGHT', 'DenoiserConfig', 'UniversalDenoiser', 'TrainConfig', 'cosine_lr', 'denoising_batch',
-           'denoising_loss', 'train_denoiser', 'train_autoregressive']
+__all__ = ['SELF_COND_WEIGHT', 'HELDOUT_SIGMA', 'DenoiserConfig', 'UniversalDenoiser', 'TrainConfig', 'cosine_lr',
+           'denoising_batch', 'denoising_loss', 'heldout_ce', 'train_denoiser', 'next_token_ce', 'train_autoregressive']
 
 # %% ../../nbs/denoiser/02_model.ipynb #9069658c
 @dataclass
@@ -92,13 +92,13 @@ def cosine_lr(opt, steps: int, lr: float, lr_min: float):
 def _step_generator(seed: int, step: int, device) -> torch.Generator:
     return torch.Generator(device=device).manual_seed(int(seed) * 1_000_003 + int(step))
 
-def denoising_batch(x: torch.Tensor, tc: TrainConfig, step: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    "(corrupted, sigma, clean) for training step `step`: a pure function of the data, the config and the step."
+def denoising_batch(x: torch.Tensor, tc: TrainConfig, step: int, probs: tuple | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "(corrupted, sigma, clean) for training step `step`: a pure function of the data, the config and the step; `probs`: the corruption mix (mask, replace, swap, indel), default the design's."
     idx = batch_indices(len(x), tc.batch_size, step, tc.seed)
     clean = x[idx.to(x.device)]
     g = _step_generator(tc.seed, step, "cpu")
     sigma = sample_sigma(len(clean), tc.sigma_min, tc.sigma_max, g, high_noise_bias=tc.high_noise_bias).to(x.device)
-    noisy, _ = corrupt(clean, sigma, g)
+    noisy, _ = corrupt(clean, sigma, g, probs=probs)
     if tc.ar_prefix_ratio > 0:  # hybrid-aware rows: the first tokens after <BOS> are given, clean
         keep = (torch.rand(len(clean), generator=g) < tc.ar_prefix_ratio).to(x.device)
         pre = slice(1, 1 + tc.ar_prefix_len)
@@ -112,10 +112,21 @@ def denoising_loss(logits: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
 # %% ../../nbs/denoiser/02_model.ipynb #5ac2d8a2
 def _history(hist: list) -> pd.DataFrame: return pd.DataFrame(hist)
 
+HELDOUT_SIGMA = 0.5   # the noise level of the held-out cross-entropy (the manifest's and the curve's)
+
+@torch.no_grad()
+def heldout_ce(model: UniversalDenoiser, heldout: torch.Tensor, sigma: float = HELDOUT_SIGMA, seed: int = 0) -> float:
+    "Cross-entropy of the clean tokens (every position but `<BOS>`) of `heldout` corrupted at `sigma` with the design's mix, from a fixed stream."
+    dev = next(model.parameters()).device
+    s = torch.full((len(heldout),), float(sigma))
+    noisy, _ = corrupt(heldout, s, torch.Generator().manual_seed(int(seed)))
+    return float(denoising_loss(model(noisy.to(dev), s.to(dev)), heldout.to(dev)))
+
 @cached("denoiser.universal")
 def train_denoiser(x_train: torch.Tensor, cfg: DenoiserConfig | None = None, tc: TrainConfig | None = None, *,
+                   corruption: tuple | None = None, heldout: torch.Tensor | None = None, monitor_every: int = 0,
                    device: str = "auto", progress: bool = True) -> tuple[UniversalDenoiser, pd.DataFrame]:
-    "Train a `UniversalDenoiser` on clean sequences `x_train` [N, T]; -> (model in eval mode, loss history)."
+    "Train a `UniversalDenoiser` on clean sequences `x_train` [N, T] with the corruption mix `corruption` (mask, replace, swap, indel; default the design's); -> (model in eval mode, loss history, with `heldout_ce` on `heldout` every `monitor_every` steps and at the last)."
     cfg, tc = cfg or DenoiserConfig(), tc or TrainConfig()
     dev = get_device(device)
     seed_everything(tc.seed)
@@ -124,7 +135,7 @@ def train_denoiser(x_train: torch.Tensor, cfg: DenoiserConfig | None = None, tc:
     opt = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     sched = cosine_lr(opt, tc.steps, tc.lr, tc.lr_min)
     def loss_fn(m, step):
-        noisy, sigma, clean = denoising_batch(x, tc, step)
+        noisy, sigma, clean = denoising_batch(x, tc, step, corruption)
         prev = None
         if cfg.self_cond and torch.rand(1, generator=_step_generator(tc.seed + 7, step, "cpu")).item() < tc.self_cond_p:
             with torch.no_grad(): prev = m(noisy, sigma).argmax(-1)
@@ -132,15 +143,26 @@ def train_denoiser(x_train: torch.Tensor, cfg: DenoiserConfig | None = None, tc:
         loss = denoising_loss(logits, clean)
         with torch.no_grad():
             acc = (logits[:, 1:].argmax(-1) == clean[:, 1:]).float().mean()
-        return loss, {"token_acc": acc, "lr": sched.get_last_lr()[0]}
-    hist = fit(model, opt, loss_fn, tc.steps, config={"model": asdict(cfg), "train": asdict(tc)}, scheduler=sched,
-               grad_clip=tc.grad_clip, desc="denoiser", progress=progress)
+        logs = {"token_acc": acc, "lr": sched.get_last_lr()[0]}
+        if heldout is not None and monitor_every and (step % monitor_every == 0 or step == tc.steps - 1):
+            logs["heldout_ce"] = heldout_ce(m, heldout)   # its own stream: training is unchanged
+        return loss, logs
+    config = {"model": asdict(cfg), "train": asdict(tc)} | ({"corruption": list(corruption)} if corruption is not None else {})
+    hist = fit(model, opt, loss_fn, tc.steps, config=config, scheduler=sched, grad_clip=tc.grad_clip, desc="denoiser", progress=progress)
     return model.eval().requires_grad_(False), _history(hist)
+
+@torch.no_grad()
+def next_token_ce(model: TokenTransformer, heldout: torch.Tensor) -> float:
+    "Next-token cross-entropy of a causal model on `heldout` (the `<PAD>` tail predicted too, as in training)."
+    h = heldout.to(next(model.parameters()).device)
+    lg = model(h[:, :-1], causal=True)
+    return float(F.cross_entropy(lg.reshape(-1, lg.shape[-1]), h[:, 1:].reshape(-1)))
 
 @cached("denoiser.autoregressive")
 def train_autoregressive(x_train: torch.Tensor, cfg: DenoiserConfig | None = None, tc: TrainConfig | None = None, *,
-                         device: str = "auto", progress: bool = True) -> tuple[TokenTransformer, pd.DataFrame]:
-    "A causal transformer of the denoiser's shape, trained by next-token cross-entropy on `x_train`; -> (model, history)."
+                         heldout: torch.Tensor | None = None, monitor_every: int = 0, device: str = "auto",
+                         progress: bool = True) -> tuple[TokenTransformer, pd.DataFrame]:
+    "A causal transformer of the denoiser's shape, trained by next-token cross-entropy on `x_train`; -> (model, history, with the next-token `heldout_ce` on `heldout` every `monitor_every` steps and at the last)."
     cfg, tc = cfg or DenoiserConfig(), tc or TrainConfig()
     dev = get_device(device)
     seed_everything(tc.seed)
@@ -152,7 +174,10 @@ def train_autoregressive(x_train: torch.Tensor, cfg: DenoiserConfig | None = Non
         seq = x[batch_indices(len(x), tc.batch_size, step, tc.seed).to(dev)]
         logits = m(seq[:, :-1], causal=True)   # position i predicts token i + 1; the PAD tail is predicted too
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), seq[:, 1:].reshape(-1))
-        return loss, {"lr": sched.get_last_lr()[0]}
+        logs = {"lr": sched.get_last_lr()[0]}
+        if heldout is not None and monitor_every and (step % monitor_every == 0 or step == tc.steps - 1):
+            logs["heldout_ce"] = next_token_ce(m, heldout)
+        return loss, logs
     hist = fit(model, opt, loss_fn, tc.steps, config={"model": asdict(cfg), "train": asdict(tc), "kind": "autoregressive"},
                scheduler=sched, grad_clip=tc.grad_clip, desc="autoregressive", progress=progress)
     return model.eval().requires_grad_(False), _history(hist)

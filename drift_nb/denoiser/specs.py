@@ -15,10 +15,12 @@ from ..cache import tensor_digest
 from ..nn import TokenTransformer
 from ..training import ModelSpec, get_model, register
 from .data import make_dataset, make_splits, to_skeleton
-from .model import DenoiserConfig, TrainConfig, UniversalDenoiser, train_autoregressive, train_denoiser
+from .model import (DenoiserConfig, TrainConfig, UniversalDenoiser, heldout_ce, next_token_ce, train_autoregressive,
+                                     train_denoiser)
 
 # %% auto #0
-__all__ = ['DENOISER_KINDS', 'DENOISER_SEEDS', 'DATA', 'denoiser_spec_name', 'denoiser_config', 'seed_specs']
+__all__ = ['DENOISER_KINDS', 'DENOISER_SEEDS', 'DATA', 'MIXES', 'ABLATION_STEPS', 'ABLATION_MONITOR', 'denoiser_spec_name',
+           'denoiser_config', 'seed_specs', 'ablation_spec_name', 'ablation_config']
 
 # %% ../../nbs/denoiser/06_specs.ipynb #33af38c3
 DENOISER_KINDS = ("universal", "autoregressive", "planner")
@@ -56,19 +58,9 @@ def _probe(model: torch.nn.Module, cfg: dict) -> torch.Tensor:
 
 def _metrics(model: torch.nn.Module, cfg: dict) -> dict:
     "Held-out cross-entropy: the denoiser's per token at sigma 0.5 on 2,000 held-out expressions, the causal models' next-token."
-    import torch.nn.functional as F
-    from drift_nb.denoiser.corruption import corrupt
     held = make_splits(n_train=cfg["n_train"], n_heldout=cfg["n_heldout"], seed=cfg["data_seed"])[1]
-    with torch.no_grad():
-        if cfg["kind"] == "universal":
-            sigma = torch.full((len(held),), 0.5)
-            noisy, _ = corrupt(held, sigma, torch.Generator().manual_seed(0))
-            lg = model(noisy, sigma)
-            ce = F.cross_entropy(lg[:, 1:].reshape(-1, lg.shape[-1]), held[:, 1:].reshape(-1))
-        else:
-            h = to_skeleton(held) if cfg["kind"] == "planner" else held
-            lg = model(h[:, :-1], causal=True)
-            ce = F.cross_entropy(lg.reshape(-1, lg.shape[-1]), h[:, 1:].reshape(-1))
+    if cfg["kind"] == "universal": ce = heldout_ce(model, held)
+    else: ce = next_token_ce(model, to_skeleton(held) if cfg["kind"] == "planner" else held)
     return {"heldout_ce": float(ce), "heldout_n": len(held)}
 
 for _s in DENOISER_SEEDS:
@@ -86,3 +78,34 @@ def seed_specs(train: torch.Tensor, seed: int, train_scale: float, cfg: Denoiser
     if len(train) != DATA["n_train"] or tensor_digest(train) != tensor_digest(_data({**DATA, "kind": "universal"})[0]): return None
     return {k: get_model(denoiser_spec_name(k, seed), denoiser_config(k, train_scale, seed), device=device, progress=progress,
                          cache=cache if cache is not None else False) for k in DENOISER_KINDS}
+
+# %% ../../nbs/denoiser/06_specs.ipynb #71f32a86
+MIXES = {"design": (0.5, 0.2, 0.15, 0.15), "mask80": (0.8, 0.08, 0.06, 0.06), "maskonly": (1.0, 0.0, 0.0, 0.0)}   # mask, replace, swap, indel
+ABLATION_STEPS, ABLATION_MONITOR = 10_000, 500
+
+def ablation_spec_name(mix: str, seed: int) -> str:
+    "`denoiser.mix_MIX` (or `denoiser.ar_long` for `mix='ar'`), `.seedS` for seeds other than 0."
+    return ("denoiser.ar_long" if mix == "ar" else f"denoiser.mix_{mix}") + (f".seed{seed}" if seed else "")
+
+def ablation_config(mix: str, train_scale: float = 1.0, seed: int = 0) -> dict:
+    "The configuration of the ablation's model `mix` (a key of `MIXES`, or 'ar' for the autoregressive baseline at the same budget)."
+    if mix not in MIXES and mix != "ar": raise ValueError(f"unknown corruption mix {mix!r}; valid: {', '.join([*MIXES, 'ar'])}")
+    cfg = {"kind": "autoregressive" if mix == "ar" else "universal", "seed": int(seed), **DATA, "model": asdict(DenoiserConfig()),
+           "train": asdict(TrainConfig(seed=seed, steps=ABLATION_STEPS).scaled(train_scale)), "monitor_every": ABLATION_MONITOR}
+    if mix != "ar": cfg.update(mix=mix, corruption=list(MIXES[mix]))
+    return cfg
+
+def _ablation_train(cfg: dict, deps: dict, device: str = "auto", progress: bool = True) -> torch.nn.Module:
+    train, held = make_splits(n_train=cfg["n_train"], n_heldout=cfg["n_heldout"], seed=cfg["data_seed"])
+    mc, tc, kw = DenoiserConfig(**cfg["model"]), TrainConfig(**cfg["train"]), dict(heldout=held, monitor_every=cfg["monitor_every"])
+    if cfg["kind"] == "universal":
+        return train_denoiser(train, mc, tc, corruption=tuple(cfg["corruption"]), device=device, progress=progress, cache=False, **kw)[0]
+    return train_autoregressive(train, mc, tc, device=device, progress=progress, cache=False, **kw)[0]
+
+for _s in DENOISER_SEEDS:
+    for _m in (*MIXES, "ar"):
+        register(ModelSpec(ablation_spec_name(_m, _s), "denoiser",
+                           f"denoiser corruption ablation: {'the autoregressive baseline' if _m == 'ar' else f'mix {_m}'}, training seed {_s}",
+                           config=lambda _m=_m, _s=_s, train_scale=1.0, seed=0: ablation_config(_m, train_scale, _s),
+                           data=_data, build=_build, train=_ablation_train, probe=_probe, steps=lambda cfg: cfg["train"]["steps"],
+                           metrics=_metrics))
