@@ -117,11 +117,11 @@ def generation_row(label: str, method: str, n: int, seed: int, models: dict, ske
         row.update(skeleton_valid=sk["syntax_valid"], skeleton_valid_low=sk["syntax_valid_low"], skeleton_valid_high=sk["syntax_valid_high"])
     return row, ids
 
-def repair_row(label: str, model, heldout: torch.Tensor, sigma: float = 0.2, seed: int = 0, passes: int = 1) -> dict:
-    "Token accuracy (mean, Student-t CI) and exact-sequence rate (Wilson CI) of repairing `heldout` corrupted at `sigma`."
+def repair_row(label: str, model, heldout: torch.Tensor, sigma: float = 0.2, seed: int = 0, passes: int = 1, probs: tuple | None = None) -> dict:
+    "Token accuracy (mean, Student-t CI) and exact-sequence rate (Wilson CI) of repairing `heldout` corrupted at `sigma` with the mix `probs` (mask, replace, swap, indel; default the design's)."
     dev = next(model.parameters()).device
     x = heldout.to(dev)
-    noisy, chosen = corrupt(x, sigma, torch.Generator(device="cpu").manual_seed(int(seed)))
+    noisy, chosen = corrupt(x, sigma, torch.Generator(device="cpu").manual_seed(int(seed)), probs=probs)
     pred = repair(model, noisy.to(dev), sigma=sigma, passes=passes)
     acc = token_accuracy(pred, x, per_row=True).float().cpu().numpy()
     ex = int(exact_match(pred, x, per_row=True).sum())
