@@ -15,19 +15,19 @@ import torch
 from ..core import check_choice
 from .corruption import edit_mask, mask_all
 from .data import (
-    CONTENT_IDS, DIGIT, DIGIT_IDS, EOS, EQ, LPAR, MASK, MAX_LEN, PAD, PLUS, RPAR, SKELETON_VOCAB_SIZE, TIMES, VOCAB_SIZE,
+    BOS, CONTENT_IDS, DIGIT, DIGIT_IDS, EOS, EQ, LPAR, MASK, MAX_LEN, PAD, PLUS, RPAR, SKELETON_VOCAB_SIZE, TIMES, VOCAB_SIZE,
     check_batch, decode, encode)
 from ..results import proportion_ci
 from ..sampling import SCHEDULES, maskgit_decode, sample_categorical
 
 # %% auto #0
-__all__ = ['MASKGIT_STEPS', 'SKELETON_TOKENS', 'AR_TOKENS', 'PLANNER_TOKENS', 'GENERATION_METHODS', 'MODEL_ARGS',
-           'VALIDITY_FIELDS', 'masked_sigma', 'denoiser_fn', 'repair', 'token_accuracy', 'exact_match', 'edit',
-           'generate_naive', 'generate_maskgit', 'eq_position_probs', 'generate_anchor_eq', 'ranked_fn',
-           'generate_priority', 'generate_self_cond', 'generate_hybrid', 'sample_left_to_right',
-           'generate_autoregressive', 'digit_slots', 'render_digits', 'generate_planner_renderer', 'generate_two_stage',
-           'generate_rejection', 'method_settings', 'generate', 'balanced', 'validity', 'repair_text', 'edit_text',
-           'generate_text']
+__all__ = ['NEVER_IN_CONTENT', 'PREFIX_NEVER', 'MASKGIT_STEPS', 'SKELETON_TOKENS', 'AR_TOKENS', 'PLANNER_TOKENS',
+           'GENERATION_METHODS', 'MODEL_ARGS', 'VALIDITY_FIELDS', 'masked_sigma', 'denoiser_fn', 'repair',
+           'token_accuracy', 'exact_match', 'edit', 'generate_naive', 'generate_maskgit', 'eq_position_probs',
+           'generate_anchor_eq', 'ranked_fn', 'generate_priority', 'generate_self_cond', 'generate_hybrid',
+           'sample_left_to_right', 'generate_autoregressive', 'digit_slots', 'render_digits',
+           'generate_planner_renderer', 'generate_two_stage', 'generate_rejection', 'method_settings', 'generate',
+           'balanced', 'validity', 'repair_text', 'edit_text', 'generate_text']
 
 # %% ../../nbs/denoiser/03_decoding.ipynb #6e5717a8
 def _device(model) -> torch.device:
@@ -59,17 +59,21 @@ def _check_sigma(sigma) -> None:
     if s.dim() > 1 or not ((s >= 0) & (s <= 1)).all():   # also catches NaN
         raise ValueError(f"sigma must be a number in [0, 1] (or a tensor [B] of them), got {sigma!r}")
 
-def _bar_mask(logits: torch.Tensor) -> torch.Tensor:
-    return logits.index_fill(-1, torch.tensor([MASK], device=logits.device), float("-inf"))
+NEVER_IN_CONTENT = (MASK, BOS, DIGIT)   # what a full-vocabulary sequence never holds after position 0
+PREFIX_NEVER = NEVER_IN_CONTENT + (EOS, PAD)   # the hybrid's autoregressive prefix: content tokens only
+
+def _bar_mask(logits: torch.Tensor, ids=NEVER_IN_CONTENT) -> torch.Tensor:
+    return logits.index_fill(-1, torch.tensor(list(ids), device=logits.device), float("-inf"))
 
 def masked_sigma(tokens: torch.Tensor) -> torch.Tensor:
     "σ the denoiser is told while decoding from masks: the fraction of content positions (1..T-1) holding `<MASK>`, per row `[B]`."
     return (tokens[:, 1:] == MASK).float().mean(1)
 
-def denoiser_fn(model, sigma=None, causal: bool = False, ban: torch.Tensor | None = None) -> Callable[[torch.Tensor], torch.Tensor]:
-    "`tokens -> logits` of a denoiser told `sigma` (None: `masked_sigma` of its input), optionally causal; tokens where `ban` (bool, broadcast to the logits) is True get logit -inf."
+def denoiser_fn(model, sigma=None, causal: bool = False, ban: torch.Tensor | None = None,
+                never=NEVER_IN_CONTENT) -> Callable[[torch.Tensor], torch.Tensor]:
+    "`tokens -> logits` of a denoiser told `sigma` (None: `masked_sigma` of its input), optionally causal; the ids `never` (default `<MASK>`, `<BOS>`, `<DIGIT>`: never in a sequence's content) and the tokens where `ban` (bool, broadcast to the logits) is True get logit -inf."
     def fn(tokens: torch.Tensor) -> torch.Tensor:
-        logits = model(tokens, masked_sigma(tokens) if sigma is None else sigma, causal=causal)
+        logits = _bar_mask(model(tokens, masked_sigma(tokens) if sigma is None else sigma, causal=causal), never)
         return logits if ban is None else logits.masked_fill(ban, float("-inf"))
     return fn
 
@@ -214,8 +218,8 @@ def generate_self_cond(denoiser, n: int, generator: torch.Generator | None = Non
     _check_int("steps", steps, 1); check_choice("schedule", schedule, SCHEDULES)
     state = {"prev": None}
     def fn(tokens: torch.Tensor) -> torch.Tensor:
-        logits = denoiser(tokens, masked_sigma(tokens), prev=state["prev"])
-        if use_prev: state["prev"] = logits.argmax(-1)
+        logits = _bar_mask(denoiser(tokens, masked_sigma(tokens), prev=state["prev"]))
+        if use_prev: state["prev"] = torch.cat([tokens[:, :1], logits[:, 1:].argmax(-1)], 1)   # <BOS> stays <BOS>
         return logits
     return maskgit_decode(fn, x, masked, steps, MASK, schedule, generator, temperature, top_p)
 
@@ -228,7 +232,7 @@ def generate_hybrid(denoiser, n: int, generator: torch.Generator | None = None, 
     _check_int("ar_tokens", ar_tokens, 0, MAX_LEN - 1); _check_int("steps", steps, 1); check_choice("schedule", schedule, SCHEDULES)
     for i in range(1, ar_tokens + 1):
         logits = denoiser(x, masked_sigma(x), causal=True)[:, i]      # position i sees <BOS>, tokens 1..i-1 and its own <MASK>
-        x[:, i] = sample_categorical(_bar_mask(logits), generator, temperature, top_p)
+        x[:, i] = sample_categorical(_bar_mask(logits, PREFIX_NEVER), generator, temperature, top_p)
     masked[:, 1:ar_tokens + 1] = False
     return maskgit_decode(denoiser_fn(denoiser), x, masked, steps, MASK, schedule, generator, temperature, top_p)
 
@@ -308,7 +312,7 @@ def generate_two_stage(skeleton_model, denoiser, n: int, generator: torch.Genera
     "A skeleton denoiser generates the skeleton by MaskGIT (ids 0..9 only); the denoiser renders its digits. -> ids [, skeleton]."
     x, masked = _start(n, skeleton_model, temperature, top_p)
     _check_int("skeleton_steps", skeleton_steps, 1); check_choice("schedule", schedule, SCHEDULES)
-    skel_fn = denoiser_fn(skeleton_model)
+    skel_fn = denoiser_fn(skeleton_model, never=(MASK, BOS))       # <DIGIT> is the skeleton's placeholder
     skel = maskgit_decode(lambda t: skel_fn(t)[..., :SKELETON_VOCAB_SIZE], x, masked, skeleton_steps, MASK, schedule,
                           generator, temperature, top_p)
     out = render_digits(denoiser, skel, generator, temperature, top_p, render_steps, schedule, two_phase)
