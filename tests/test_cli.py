@@ -373,7 +373,7 @@ def test_denoiser_results_runs_at_smoke(sandbox):
     assert r.returncode == 0, r.stderr[-3000:]
     t = sandbox["runs"] / "_adhoc" / "denoiser_results-smoke" / "tables"
     for name in ("models", "repair", "editing", "generation", "generation_by_seed",
-                 "goals", "samples_best", "samples_hybrid_ar3", "samples_autoregressive", "examples"):
+                 "goals", "samples_maskgit_20_cosine", "samples_hybrid_ar3", "samples_planner_renderer", "samples_autoregressive_baseline", "examples"):
         assert (t / f"{name}.csv").is_file(), name
     goals = read_goals(t / "goals.csv")
     assert len(goals) >= 8 and goals["met"].dtype == bool
@@ -381,8 +381,9 @@ def test_denoiser_results_runs_at_smoke(sandbox):
     assert {"naive, 1 pass", "maskgit 20 cosine", "hybrid AR3", "planner + renderer", "autoregressive baseline"} <= set(gen["label"])
     assert gen.loc[gen["label"] == "hybrid AR3", "syntax_valid_design"].item() == 0.57
     assert (gen["balanced"] >= gen["syntax_valid"]).all(), "a grammatical sequence always has nested parentheses"
-    s = pd.read_csv(t / "samples_autoregressive.csv")
-    assert len(s) == 24 and list(s.columns[:3]) == ["text", "syntax_valid", "correct"]
+    s = pd.read_csv(t / "samples_autoregressive_baseline.csv")
+    assert len(s) == 24 and list(s.columns[:3]) == ["text", "syntax_valid", "correct"] and s["text"].str.startswith("<BOS>").all()
+    assert not (t / "samples_best.csv").exists(), "a samples file names its method"
 
 
 def test_denoiser_energy_runs_at_smoke(sandbox):
