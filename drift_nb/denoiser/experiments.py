@@ -17,14 +17,14 @@ from tqdm.auto import tqdm
 
 from ..core import check_choice
 from .corruption import corrupt
-from .data import EOS, MASK, MAX_LEN, PAD, check_batch, to_skeleton
+from .data import EOS, MASK, MAX_LEN, PAD, check_batch, decode, to_skeleton
 from .decoding import edit, exact_match, generate, repair, token_accuracy, validity
 from .model import DenoiserConfig, TrainConfig, train_autoregressive, train_denoiser
 from ..results import mean_ci, proportion_ci
 
 # %% auto #0
-__all__ = ['REFILL_OUTCOMES', 'design_numbers', 'SeedModels', 'train_seed', 'generation_row', 'repair_row', 'refill_row',
-           'edit_row', 'diff_ci', 'sequences_per_second']
+__all__ = ['REFILL_OUTCOMES', 'VALUE_LENGTHS', 'design_numbers', 'SeedModels', 'train_seed', 'generation_row', 'repair_row',
+           'refill_row', 'edit_row', 'diff_ci', 'sequences_per_second', 'correct_by_value_length']
 
 # %% ../../nbs/denoiser/05_experiments.ipynb #b7dd1662
 _DESIGN = """section|method|setting|syntax_valid|has_eq|has_op|other
@@ -193,3 +193,19 @@ def sequences_per_second(method: str, batch: int, models: dict, repeats: int = 3
     for _ in range(repeats):
         t = time.perf_counter(); generate(method, batch, generator=g, **models, **settings); best = min(best, time.perf_counter() - t)
     return batch / best
+
+# %% ../../nbs/denoiser/05_experiments.ipynb #97fbc32d
+VALUE_LENGTHS = ("1", "2", "3+")
+
+def correct_by_value_length(ids: torch.Tensor) -> pd.DataFrame:
+    "Per value length (`VALUE_LENGTHS`: digits after '='): syntax-valid sequences `n`, the share `correct` with Wilson bounds."
+    df = check_batch(torch.as_tensor(ids).cpu())
+    length = pd.Series([len(t.split("=", 1)[1]) if "=" in t else 0 for t in decode(torch.as_tensor(ids).cpu())])
+    bucket = length.clip(upper=3).map({1: "1", 2: "2", 3: "3+"})
+    rows = []
+    for b in VALUE_LENGTHS:
+        m = df["syntax_valid"].to_numpy(bool) & (bucket == b).to_numpy()
+        n, k = int(m.sum()), int(df["correct"].to_numpy(bool)[m].sum())
+        p, lo, hi = proportion_ci(k, n) if n else (math.nan,) * 3
+        rows.append({"value_length": b, "n": n, "correct": p, "correct_low": lo, "correct_high": hi})
+    return pd.DataFrame(rows)
