@@ -22,7 +22,7 @@ from ..training import ModelSpec, fit, register
 from .mdlm import (ALLOWED, EDGE_OFFSET, IN_VOCAB, MASK_IDS, PAD_IDS, V_OUT, DenoiserConfig, TrainConfig, _batch,
                                    cosine_lr, is_pad, pad_mask, room_count_probs, room_counts)
 from .plans import EDGE_VOCAB, IS_NODE, N_SLOTS, NODE_VOCAB, SEQ_LEN, make_dataset
-from .samplers import TOP_P_RULES, nucleus_filter
+from .samplers import TOP_P_RULES, draw_room_counts, nucleus_filter
 
 # %% auto #0
 __all__ = ['BOS0', 'AR_HELDOUT_SEED', 'AR_STEPS', 'BubbleAR', 'ar_nll', 'train_ar', 'sample_ar', 'ar_config', 'ar_heldout_nll']
@@ -86,15 +86,10 @@ def sample_ar(model: BubbleAR, n: int, top_p: float = 0.9, top_p_rule: str = "of
               room_counts: torch.Tensor | None = None, generator: torch.Generator | None = None,
               batch_size: int | None = None) -> torch.Tensor:
     "`n` diagrams `[n, 36]` written slot by slot by `model`, PAD slots fixed by the room counts."
-    if not isinstance(n, int) or isinstance(n, bool) or n < 1: raise ValueError(f"n must be a positive int, got {n!r}")
     if token not in ("top_p", "argmax"): raise ValueError(f"unknown token {token!r}; valid choices: top_p, argmax")
     if top_p_rule not in TOP_P_RULES: raise ValueError(f"unknown top_p_rule {top_p_rule!r}; valid choices: {', '.join(TOP_P_RULES)}")
     dev = next(model.parameters()).device
-    if room_counts is None:
-        room_counts = torch.multinomial(model.room_probs.cpu().double(), n, replacement=True,
-                                        generator=generator if generator is None or generator.device.type == "cpu" else None)
-    k = torch.as_tensor(room_counts).to(dev)
-    if k.shape != (n,): raise ValueError(f"room_counts must have shape ({n},), got {tuple(k.shape)}")
+    k = draw_room_counts(model, n, room_counts, generator)
     outs, bs = [], batch_size or n
     for lo in range(0, n, bs):
         kb = k[lo:lo + bs]

@@ -23,7 +23,7 @@ from ..goals import interval_clears
 from ..results import mean_ci, proportion_ci
 from .metrics import FIXED_COUNTS, METRICS, TrainIndex, evaluate_samples, fixed_valid_counts
 from .plans import N_SLOTS
-from .samplers import LOOP_ETA, SamplerConfig, denoiser_latency, sample, sigma_max_profile
+from .samplers import LOOP_ETA, SamplerConfig, denoiser_latency, draw_room_counts, sample, sigma_max_profile
 from .ar_peer import sample_ar
 
 # %% auto #0
@@ -261,7 +261,7 @@ def run_config(model, sampler_config: SamplerConfig, n: int, seed: int, train_in
     if not isinstance(n, int) or isinstance(n, bool) or n < 1: raise ValueError(f"n must be a positive int, got {n!r}")
     dev = next(model.parameters()).device
     rooms_seed, sampler_seed = run_streams(seed)
-    k = torch.multinomial(model.room_probs.detach().cpu().double(), n, replacement=True, generator=torch.Generator().manual_seed(rooms_seed))
+    k = draw_room_counts(model, n, generator=torch.Generator().manual_seed(rooms_seed)).cpu()
     g = torch.Generator(device=dev).manual_seed(sampler_seed)
     _sync(dev); t0 = time.perf_counter()
     tokens, trace = sample(model, n, room_counts=k, generator=g, batch_size=batch_size, **asdict(sampler_config))
@@ -328,7 +328,7 @@ def run_ar(model, n: int, seed: int, train_index: TrainIndex, *, peer: PeerConfi
         raise ValueError(f"train_index must be a TrainIndex (build it once with build_train_index), got {type(train_index).__name__}")
     dev = next(model.parameters()).device
     rooms_seed, sampler_seed = run_streams(seed)
-    k = torch.multinomial(model.room_probs.detach().cpu().double(), n, replacement=True, generator=torch.Generator().manual_seed(rooms_seed))
+    k = draw_room_counts(model, n, generator=torch.Generator().manual_seed(rooms_seed)).cpu()
     g = torch.Generator(device=dev).manual_seed(sampler_seed)
     _sync(dev); t0 = time.perf_counter()
     tokens = sample_ar(model, n, top_p=peer.top_p, token=peer.token, room_counts=k, generator=g, batch_size=batch_size)

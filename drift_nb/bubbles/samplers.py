@@ -21,8 +21,8 @@ from .plans import SEQ_LEN
 # %% auto #0
 __all__ = ['CONFIDENCE_SCHEMES', 'TOP_P_RULES', 'STORED_CONFIDENCE', 'LOOP_ETA', 'LOOP_ALPHA_ON', 'UNMASK', 'TOKEN_RULES',
            'REMASK', 'CONFIDENCE_FORMS', 'POSTERIORS', 'nucleus_filter', 'SamplerConfig', 'time_grid', 'sigma_max',
-           'remask_sigma', 'step_probs', 'expected_masked', 'sampler_step', 'sample', 'sigma_max_profile',
-           'denoiser_latency', 'samples_per_second']
+           'remask_sigma', 'step_probs', 'expected_masked', 'sampler_step', 'draw_room_counts', 'sample',
+           'sigma_max_profile', 'denoiser_latency', 'samples_per_second']
 
 # %% ../../nbs/bubbles/04_samplers.ipynb #5c0f1a7e
 CONFIDENCE_SCHEMES = ("official", "balanced")
@@ -242,6 +242,16 @@ def sampler_step(model, z: torch.Tensor, conf: torch.Tensor, pad: torch.Tensor, 
     return z_new, conf, stats
 
 # %% ../../nbs/bubbles/04_samplers.ipynb #4d156000
+def draw_room_counts(model, n: int, room_counts: torch.Tensor | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
+    "Room counts `[n]` on the model's device: `room_counts` checked, or drawn from the model's training histogram `room_probs` (with `generator` when it is a CPU one)."
+    if not isinstance(n, int) or isinstance(n, bool) or n < 1: raise ValueError(f"n must be a positive int, got {n!r}")
+    if room_counts is None:
+        room_counts = torch.multinomial(model.room_probs.detach().cpu().double(), n, replacement=True,
+                                        generator=generator if generator is None or generator.device.type == "cpu" else None)
+    k = torch.as_tensor(room_counts).to(next(model.parameters()).device)
+    if k.shape != (n,): raise ValueError(f"room_counts must have shape ({n},), got {tuple(k.shape)}")
+    return k
+
 @torch.no_grad()
 def sample(model, n: int, steps: int = 100, unmask: str = "llada", token: str = "top_p", top_p: float = 0.9,
            remask: str = "none", eta: float | None = None, t_switch: float = 1.0, loop: tuple | None = None,
@@ -254,13 +264,8 @@ def sample(model, n: int, steps: int = 100, unmask: str = "llada", token: str = 
                         loop=tuple(loop) if loop is not None else None, confidence_form=confidence_form, posterior=posterior,
                         sigma_budget=sigma_budget, confidence_scheme=confidence_scheme, top_p_rule=top_p_rule,
                         stored_confidence=stored_confidence, alpha_on=alpha_on)
-    if not isinstance(n, int) or n < 1: raise ValueError(f"n must be a positive int, got {n!r}")
     dev = next(model.parameters()).device
-    if room_counts is None:
-        room_counts = torch.multinomial(model.room_probs.cpu().double(), n, replacement=True,
-                                        generator=generator if generator is None or generator.device.type == "cpu" else None)
-    k = torch.as_tensor(room_counts).to(dev)
-    if k.shape != (n,): raise ValueError(f"room_counts must have shape ({n},), got {tuple(k.shape)}")
+    k = draw_room_counts(model, n, room_counts, generator)
     bs = batch_size or n
     outs, traces = [], []
     for lo in range(0, n, bs):
