@@ -281,27 +281,31 @@ def digit_slots(skeleton: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, tor
 
 @torch.no_grad()
 def render_digits(denoiser, skeleton: torch.Tensor, generator: torch.Generator | None = None, temperature: float = 1., top_p: float = 1.,
-                  steps: int = 10, schedule: str = "cosine", two_phase: bool = True) -> torch.Tensor:
-    "Fill the `<DIGIT>` slots of `skeleton` `[B, T]` by MaskGIT over digits (1-9 at a multi-digit value's first slot); left-hand side first if `two_phase`."
+                  steps: int = 10, schedule: str = "cosine", two_phase: bool = True, free_value: bool = False) -> torch.Tensor:
+    "Fill the `<DIGIT>` slots of `skeleton` `[B, T]` by MaskGIT over digits (1-9 at a multi-digit value's first slot); left-hand side first if `two_phase`. `free_value`: everything after the first `=` is re-masked and written after the left-hand side, digits, `<EOS>` and `<PAD>` allowed, so the denoiser chooses the value's length."
     s = _check_ids(skeleton, "skeleton").to(_device(denoiser))
     _check_sampling(temperature, top_p); _check_int("steps", steps, 1); check_choice("schedule", schedule, SCHEDULES)
     lhs, rhs, lead = digit_slots(s)
-    x = s.masked_fill(lhs | rhs, MASK)
     ban = torch.ones(*s.shape, VOCAB_SIZE, dtype=torch.bool, device=s.device)
     ban[..., list(DIGIT_IDS)] = False
-    ban[..., DIGIT_IDS[0]] |= lead                                      # no leading zero
+    if free_value:
+        eq = s == EQ
+        rhs = (eq.int().cumsum(1) > 0) & ~eq & (eq.int().cumsum(1) == 1) & eq.any(1, keepdim=True)   # after the first '='
+        ban[..., EOS] &= ~rhs; ban[..., PAD] &= ~rhs                    # the value ends where the denoiser says
+    else: ban[..., DIGIT_IDS[0]] |= lead                                # no leading zero in a value the planner sized
+    x = s.masked_fill(lhs | rhs, MASK)
     fn = denoiser_fn(denoiser, ban=ban)
-    for m in ([lhs, rhs] if two_phase else [lhs | rhs]):
+    for m in ([lhs, rhs] if two_phase or free_value else [lhs | rhs]):
         if m.any(): x = maskgit_decode(fn, x, m, steps, MASK, schedule, generator, temperature, top_p)
     return x
 
 @torch.no_grad()
 def generate_planner_renderer(planner, denoiser, n: int, generator: torch.Generator | None = None, temperature: float = 1.,
                               top_p: float = 1., render_steps: int = 10, schedule: str = "cosine", two_phase: bool = True,
-                              return_skeleton: bool = False):
-    "A causal planner samples a skeleton left to right; the denoiser renders its digits (`render_digits`). -> ids [, skeleton]."
+                              free_value: bool = False, return_skeleton: bool = False):
+    "A causal planner samples a skeleton left to right; the denoiser renders its digits (`render_digits`; `free_value`: the value and its length after the left-hand side). -> ids [, skeleton]."
     skel = sample_left_to_right(planner, n, generator, temperature, top_p, PLANNER_TOKENS)
-    out = render_digits(denoiser, skel, generator, temperature, top_p, render_steps, schedule, two_phase)
+    out = render_digits(denoiser, skel, generator, temperature, top_p, render_steps, schedule, two_phase, free_value)
     return (out, skel) if return_skeleton else out
 
 # %% ../../nbs/denoiser/03_decoding.ipynb #e6b49a15
