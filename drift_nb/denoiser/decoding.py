@@ -15,7 +15,7 @@ import torch
 from ..core import check_choice
 from .corruption import edit_mask, mask_all
 from .data import (
-    BOS, CONTENT_IDS, DIGIT, DIGIT_IDS, EOS, EQ, LPAR, MASK, MAX_LEN, PAD, PLUS, RPAR, SKELETON_VOCAB_SIZE, TIMES, VOCAB_SIZE,
+    BOS, CONTENT_IDS, DIGIT, DIGIT_IDS, EOS, EQ, LPAR, MASK, MAX_LEN, PAD, PLUS, RPAR, SKELETON_VOCAB_SIZE, TIMES, VOCAB, VOCAB_SIZE,
     check_batch, decode, encode)
 from ..results import proportion_ci
 from ..sampling import SCHEDULES, maskgit_decode, sample_categorical
@@ -23,11 +23,12 @@ from ..sampling import SCHEDULES, maskgit_decode, sample_categorical
 # %% auto #0
 __all__ = ['NEVER_IN_CONTENT', 'PREFIX_NEVER', 'MASKGIT_STEPS', 'SKELETON_TOKENS', 'AR_TOKENS', 'PLANNER_TOKENS',
            'GENERATION_METHODS', 'MODEL_ARGS', 'VALIDITY_FIELDS', 'masked_sigma', 'denoiser_fn', 'repair',
-           'token_accuracy', 'exact_match', 'edit', 'generate_naive', 'generate_maskgit', 'eq_position_probs',
-           'generate_anchor_eq', 'ranked_fn', 'generate_priority', 'generate_self_cond', 'generate_hybrid',
-           'sample_left_to_right', 'generate_autoregressive', 'digit_slots', 'render_digits',
-           'generate_planner_renderer', 'generate_two_stage', 'generate_rejection', 'method_settings', 'generate',
-           'balanced', 'validity', 'repair_text', 'edit_text', 'generate_text']
+           'token_accuracy', 'exact_match', 'edit', 'generate_naive', 'generate_maskgit', 'first_position_probs',
+           'eq_position_probs', 'eos_position_probs', 'generate_anchor_eq', 'generate_length_prior', 'ranked_fn',
+           'generate_priority', 'generate_self_cond', 'generate_hybrid', 'sample_left_to_right',
+           'generate_autoregressive', 'digit_slots', 'render_digits', 'generate_planner_renderer', 'generate_two_stage',
+           'generate_rejection', 'method_settings', 'generate', 'balanced', 'validity', 'repair_text', 'edit_text',
+           'generate_text']
 
 # %% ../../nbs/denoiser/03_decoding.ipynb #6e5717a8
 def _device(model) -> torch.device:
@@ -153,20 +154,28 @@ def generate_maskgit(denoiser, n: int, generator: torch.Generator | None = None,
     return maskgit_decode(denoiser_fn(denoiser), x, masked, steps, MASK, schedule, generator, temperature, top_p)
 
 # %% ../../nbs/denoiser/03_decoding.ipynb #4653ce82
-def eq_position_probs(train: torch.Tensor) -> torch.Tensor:
-    "Probabilities `[MAX_LEN]` of the position of the first `=` in the sequences of `train` `[N, MAX_LEN]` (rows without one ignored)."
+def first_position_probs(train: torch.Tensor, token: int) -> torch.Tensor:
+    "Probabilities `[MAX_LEN]` of the position of the first `token` in the sequences of `train` `[N, MAX_LEN]` (rows without one ignored)."
     x = _check_ids(train, "train").cpu()
-    is_eq = x == EQ
-    first = is_eq.int().argmax(1)[is_eq.any(1)]
-    if len(first) == 0: raise ValueError(f"none of the {len(x)} sequences contains '='")
+    hit = x == token
+    first = hit.int().argmax(1)[hit.any(1)]
+    if len(first) == 0: raise ValueError(f"none of the {len(x)} sequences contains {VOCAB[token]!r}")
     counts = torch.bincount(first, minlength=MAX_LEN).double()
     return (counts / counts.sum()).float()
 
-def _check_eq_probs(p) -> torch.Tensor:
+def eq_position_probs(train: torch.Tensor) -> torch.Tensor:
+    "Probabilities `[MAX_LEN]` of the position of the first `=` in the sequences of `train`."
+    return first_position_probs(train, EQ)
+
+def eos_position_probs(train: torch.Tensor) -> torch.Tensor:
+    "Probabilities `[MAX_LEN]` of the position of `<EOS>` (the sequence's length + 1) in the sequences of `train`."
+    return first_position_probs(train, EOS)
+
+def _check_position_probs(p, name: str = "eq_probs") -> torch.Tensor:
     p = torch.as_tensor(p, dtype=torch.float64)
-    if p.shape != (MAX_LEN,): raise ValueError(f"eq_probs must be probabilities over the {MAX_LEN} positions, shape ({MAX_LEN},), got {tuple(p.shape)}")
-    if not (torch.isfinite(p) & (p >= 0)).all() or p.sum() <= 0: raise ValueError("eq_probs must be finite, >= 0, with a positive sum")
-    if p[0] > 0: raise ValueError(f"eq_probs puts probability {p[0].item():.3g} on position 0, which holds <BOS>")
+    if p.shape != (MAX_LEN,): raise ValueError(f"{name} must be probabilities over the {MAX_LEN} positions, shape ({MAX_LEN},), got {tuple(p.shape)}")
+    if not (torch.isfinite(p) & (p >= 0)).all() or p.sum() <= 0: raise ValueError(f"{name} must be finite, >= 0, with a positive sum")
+    if p[0] > 0: raise ValueError(f"{name} puts probability {p[0].item():.3g} on position 0, which holds <BOS>")
     return (p / p.sum()).float()
 
 @torch.no_grad()
@@ -175,11 +184,26 @@ def generate_anchor_eq(denoiser, n: int, eq_probs: torch.Tensor, generator: torc
     "'=' committed at a position drawn from `eq_probs` `[MAX_LEN]` in every row, then MaskGIT for the rest."
     x, masked = _start(n, denoiser, temperature, top_p)
     _check_int("steps", steps, 1); check_choice("schedule", schedule, SCHEDULES)
-    p = _check_eq_probs(eq_probs).to(x.device)
+    p = _check_position_probs(eq_probs).to(x.device)
     pos = torch.multinomial(p.repeat(n, 1), 1, generator=generator).squeeze(1)
     rows = torch.arange(n, device=x.device)
     x[rows, pos], masked[rows, pos] = EQ, False
     return maskgit_decode(denoiser_fn(denoiser), x, masked, steps, MASK, schedule, generator, temperature, top_p)
+
+@torch.no_grad()
+def generate_length_prior(denoiser, n: int, eos_probs: torch.Tensor, generator: torch.Generator | None = None, temperature: float = 1.,
+                          top_p: float = 1., steps: int = 20, schedule: str = "cosine") -> torch.Tensor:
+    "`<EOS>` at a position drawn from `eos_probs` `[MAX_LEN]` (the data's lengths), `<PAD>` after it, then MaskGIT fills the positions before it with content tokens only."
+    x, masked = _start(n, denoiser, temperature, top_p)
+    _check_int("steps", steps, 1); check_choice("schedule", schedule, SCHEDULES)
+    p = _check_position_probs(eos_probs, "eos_probs").to(x.device)
+    pos = torch.multinomial(p.repeat(n, 1), 1, generator=generator).squeeze(1)
+    cols = torch.arange(MAX_LEN, device=x.device)[None]
+    x = torch.where(cols == pos[:, None], EOS, torch.where(cols > pos[:, None], PAD, x))
+    masked = masked & (cols < pos[:, None])
+    ban = torch.zeros(n, MAX_LEN, VOCAB_SIZE, dtype=torch.bool, device=x.device)
+    ban[..., EOS] = ban[..., PAD] = True                               # the length is given: content before <EOS>
+    return maskgit_decode(denoiser_fn(denoiser, ban=ban), x, masked, steps, MASK, schedule, generator, temperature, top_p)
 
 # %% ../../nbs/denoiser/03_decoding.ipynb #5c4d43de
 SKELETON_TOKENS = (LPAR, RPAR, PLUS, TIMES, EQ, EOS, PAD)   # what priority unmasking commits first
@@ -339,7 +363,8 @@ def generate_rejection(n: int, energy_fn: Callable[[torch.Tensor], torch.Tensor]
 
 # %% ../../nbs/denoiser/03_decoding.ipynb #281661b6
 GENERATION_METHODS = {
-    "naive": generate_naive, "maskgit": generate_maskgit, "anchor_eq": generate_anchor_eq, "priority": generate_priority,
+    "naive": generate_naive, "maskgit": generate_maskgit, "anchor_eq": generate_anchor_eq, "length_prior": generate_length_prior,
+    "priority": generate_priority,
     "self_cond": generate_self_cond, "hybrid": generate_hybrid, "autoregressive": generate_autoregressive,
     "planner_renderer": generate_planner_renderer, "two_stage": generate_two_stage, "rejection": generate_rejection}
 MODEL_ARGS = ("denoiser", "ar_model", "planner", "skeleton_model", "energy_fn")
