@@ -24,8 +24,8 @@ from ..sampling import SCHEDULES, maskgit_decode, sample_categorical
 __all__ = ['NEVER_IN_CONTENT', 'PREFIX_NEVER', 'MASKGIT_STEPS', 'SKELETON_TOKENS', 'AR_TOKENS', 'PLANNER_TOKENS',
            'GENERATION_METHODS', 'MODEL_ARGS', 'VALIDITY_FIELDS', 'masked_sigma', 'denoiser_fn', 'repair',
            'token_accuracy', 'exact_match', 'edit', 'generate_naive', 'generate_maskgit', 'first_position_probs',
-           'eq_position_probs', 'eos_position_probs', 'generate_anchor_eq', 'generate_length_prior', 'ranked_fn',
-           'generate_priority', 'generate_self_cond', 'generate_hybrid', 'sample_left_to_right',
+           'eq_position_probs', 'eos_position_probs', 'generate_anchor_eq', 'generate_length_prior', 'generate_remask',
+           'ranked_fn', 'generate_priority', 'generate_self_cond', 'generate_hybrid', 'sample_left_to_right',
            'generate_autoregressive', 'digit_slots', 'render_digits', 'generate_planner_renderer', 'generate_two_stage',
            'generate_rejection', 'method_settings', 'generate', 'balanced', 'validity', 'repair_text', 'edit_text',
            'generate_text']
@@ -205,6 +205,25 @@ def generate_length_prior(denoiser, n: int, eos_probs: torch.Tensor, generator: 
     ban[..., EOS] = ban[..., PAD] = True                               # the length is given: content before <EOS>
     return maskgit_decode(denoiser_fn(denoiser, ban=ban), x, masked, steps, MASK, schedule, generator, temperature, top_p)
 
+# %% ../../nbs/denoiser/03_decoding.ipynb #abcfef23
+@torch.no_grad()
+def generate_remask(denoiser, n: int, generator: torch.Generator | None = None, temperature: float = 1., top_p: float = 1.,
+                    steps: int = 20, schedule: str = "cosine", rounds: int = 4, remask_frac: float = 0.2, refill_steps: int = 4) -> torch.Tensor:
+    "MaskGIT, then `rounds` times: re-mask the `remask_frac` least probable tokens of positions 1..T-1 under the denoiser's prediction of the whole sequence, and refill them by MaskGIT in `refill_steps` calls."
+    _check_int("rounds", rounds, 0); _check_int("refill_steps", refill_steps, 1)
+    if isinstance(remask_frac, bool) or not isinstance(remask_frac, (int, float)) or not 0 < remask_frac <= 1:
+        raise ValueError(f"remask_frac must be in (0, 1], got {remask_frac!r}")
+    x = generate_maskgit(denoiser, n, generator, temperature, top_p, steps, schedule)
+    fn, k = denoiser_fn(denoiser), max(1, round(remask_frac * (MAX_LEN - 1)))
+    rows = torch.arange(n, device=x.device)[:, None]
+    for _ in range(rounds):
+        lp = fn(x).log_softmax(-1).gather(-1, x[..., None]).squeeze(-1)
+        lp[:, 0] = float("inf")                                          # <BOS> is never re-masked
+        masked = torch.zeros_like(x, dtype=torch.bool)
+        masked[rows, lp.topk(k, dim=1, largest=False).indices] = True
+        x = maskgit_decode(fn, x, masked, refill_steps, MASK, schedule, generator, temperature, top_p)
+    return x
+
 # %% ../../nbs/denoiser/03_decoding.ipynb #5c4d43de
 SKELETON_TOKENS = (LPAR, RPAR, PLUS, TIMES, EQ, EOS, PAD)   # what priority unmasking commits first
 
@@ -364,7 +383,7 @@ def generate_rejection(n: int, energy_fn: Callable[[torch.Tensor], torch.Tensor]
 # %% ../../nbs/denoiser/03_decoding.ipynb #281661b6
 GENERATION_METHODS = {
     "naive": generate_naive, "maskgit": generate_maskgit, "anchor_eq": generate_anchor_eq, "length_prior": generate_length_prior,
-    "priority": generate_priority,
+    "remask": generate_remask, "priority": generate_priority,
     "self_cond": generate_self_cond, "hybrid": generate_hybrid, "autoregressive": generate_autoregressive,
     "planner_renderer": generate_planner_renderer, "two_stage": generate_two_stage, "rejection": generate_rejection}
 MODEL_ARGS = ("denoiser", "ar_model", "planner", "skeleton_model", "energy_fn")
