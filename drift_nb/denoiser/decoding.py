@@ -178,14 +178,18 @@ def _check_position_probs(p, name: str = "eq_probs") -> torch.Tensor:
     if p[0] > 0: raise ValueError(f"{name} puts probability {p[0].item():.3g} on position 0, which holds <BOS>")
     return (p / p.sum()).float()
 
+def _start_at_drawn_position(denoiser, n, probs, name, generator, temperature, top_p, steps, schedule):
+    "The all-masked start, the common checks, and one position per row drawn from `probs` `[MAX_LEN]`: (x, masked, pos)."
+    x, masked = _start(n, denoiser, temperature, top_p)
+    _check_int("steps", steps, 1); check_choice("schedule", schedule, SCHEDULES)
+    p = _check_position_probs(probs, name).to(x.device)
+    return x, masked, torch.multinomial(p.repeat(n, 1), 1, generator=generator).squeeze(1)
+
 @torch.no_grad()
 def generate_anchor_eq(denoiser, n: int, eq_probs: torch.Tensor, generator: torch.Generator | None = None, temperature: float = 1.,
                        top_p: float = 1., steps: int = 20, schedule: str = "cosine") -> torch.Tensor:
     "'=' committed at a position drawn from `eq_probs` `[MAX_LEN]` in every row, then MaskGIT for the rest."
-    x, masked = _start(n, denoiser, temperature, top_p)
-    _check_int("steps", steps, 1); check_choice("schedule", schedule, SCHEDULES)
-    p = _check_position_probs(eq_probs).to(x.device)
-    pos = torch.multinomial(p.repeat(n, 1), 1, generator=generator).squeeze(1)
+    x, masked, pos = _start_at_drawn_position(denoiser, n, eq_probs, "eq_probs", generator, temperature, top_p, steps, schedule)
     rows = torch.arange(n, device=x.device)
     x[rows, pos], masked[rows, pos] = EQ, False
     return maskgit_decode(denoiser_fn(denoiser), x, masked, steps, MASK, schedule, generator, temperature, top_p)
@@ -194,10 +198,7 @@ def generate_anchor_eq(denoiser, n: int, eq_probs: torch.Tensor, generator: torc
 def generate_length_prior(denoiser, n: int, eos_probs: torch.Tensor, generator: torch.Generator | None = None, temperature: float = 1.,
                           top_p: float = 1., steps: int = 20, schedule: str = "cosine") -> torch.Tensor:
     "`<EOS>` at a position drawn from `eos_probs` `[MAX_LEN]` (the data's lengths), `<PAD>` after it, then MaskGIT fills the positions before it with content tokens only."
-    x, masked = _start(n, denoiser, temperature, top_p)
-    _check_int("steps", steps, 1); check_choice("schedule", schedule, SCHEDULES)
-    p = _check_position_probs(eos_probs, "eos_probs").to(x.device)
-    pos = torch.multinomial(p.repeat(n, 1), 1, generator=generator).squeeze(1)
+    x, masked, pos = _start_at_drawn_position(denoiser, n, eos_probs, "eos_probs", generator, temperature, top_p, steps, schedule)
     cols = torch.arange(MAX_LEN, device=x.device)[None]
     x = torch.where(cols == pos[:, None], EOS, torch.where(cols > pos[:, None], PAD, x))
     masked = masked & (cols < pos[:, None])
