@@ -64,15 +64,24 @@ def unmask_schedule(n_masked: int, n_steps: int, schedule: str = "cosine") -> li
     return [a - b for a, b in zip(left, left[1:])]
 
 # %% ../nbs/12_sampling.ipynb #91d694be
+def _check_noise(noise) -> None:
+    if isinstance(noise, bool) or not isinstance(noise, (int, float)) or not 0 <= noise < float("inf"):
+        raise ValueError(f"the confidence noise must be a finite number >= 0, got {noise!r}")
+
 def commit_most_confident(tokens: torch.Tensor, still_masked: torch.Tensor, logits: torch.Tensor, k,
-                          generator: torch.Generator | None = None, temperature: float = 1., top_p: float = 1.):
-    "Commit the `k` (int or `[B]`) most confident still-masked positions per row to candidates drawn from `logits` `[B, T, V]`."
+                          generator: torch.Generator | None = None, temperature: float = 1., top_p: float = 1., noise: float = 0.):
+    "Commit the `k` (int or `[B]`) most confident still-masked positions per row to candidates drawn from `logits` `[B, T, V]`; `noise` > 0 ranks by log-confidence + `noise` × Gumbel (MaskGIT)."
     B, T = still_masked.shape
     k = torch.as_tensor(k, device=tokens.device).expand(B)
     if (k < 0).any(): raise ValueError(f"k must be >= 0, got {k.tolist()}")
+    _check_noise(noise)
     cand = sample_categorical(logits, generator, temperature, top_p)                     # [B, T]
     conf = logits.float().softmax(-1).gather(-1, cand[..., None]).squeeze(-1)           # the model's probability of its candidate
-    conf = conf.masked_fill(~still_masked, -1.)                                         # committed positions rank last
+    if noise > 0:
+        u = torch.rand(conf.shape, generator=generator, device=conf.device).clamp(1e-20, 1 - 1e-7)
+        conf = conf.clamp_min(1e-30).log() + noise * -(-u.log()).log()                   # log p + noise * Gumbel(0, 1)
+        conf = conf.masked_fill(~still_masked, float("-inf"))
+    else: conf = conf.masked_fill(~still_masked, -1.)                                   # committed positions rank last
     order = conf.argsort(dim=-1, descending=True, stable=True)
     rank = torch.empty_like(order).scatter_(-1, order, torch.arange(T, device=order.device).expand(B, T))
     commit = still_masked & (rank < k[:, None])
@@ -82,8 +91,9 @@ def commit_most_confident(tokens: torch.Tensor, still_masked: torch.Tensor, logi
 @torch.no_grad()
 def maskgit_decode(model_fn: Callable[[torch.Tensor], torch.Tensor], tokens: torch.Tensor, masked: torch.Tensor,
                    n_steps: int, mask_id: int, schedule: str = "cosine", generator: torch.Generator | None = None,
-                   temperature: float = 1., top_p: float = 1., return_trace: bool = False):
-    "Fill the `masked` positions of `tokens` `[B, T]` in at most `n_steps` calls of `model_fn`, most confident first, per `unmask_schedule`."
+                   temperature: float = 1., top_p: float = 1., return_trace: bool = False, choice_temperature: float = 0.):
+    "Fill the `masked` positions of `tokens` `[B, T]` in at most `n_steps` calls of `model_fn`, most confident first, per `unmask_schedule`; `choice_temperature` > 0 adds MaskGIT's annealed Gumbel noise to the ranking."
+    _check_noise(choice_temperature)
     masked = masked.clone()
     tokens = tokens.masked_fill(masked, mask_id)
     plans = [unmask_schedule(n, n_steps, schedule) for n in masked.sum(1).tolist()]
@@ -93,6 +103,7 @@ def maskgit_decode(model_fn: Callable[[torch.Tensor], torch.Tensor], tokens: tor
     for s in range(S):
         logits = model_fn(tokens)
         if 0 <= mask_id < logits.shape[-1]: logits = logits.index_fill(-1, torch.tensor([mask_id], device=logits.device), float("-inf"))
-        tokens, masked = commit_most_confident(tokens, masked, logits, ks[:, s], generator, temperature, top_p)
+        noise = choice_temperature * (1 - (s + 1) / S)
+        tokens, masked = commit_most_confident(tokens, masked, logits, ks[:, s], generator, temperature, top_p, noise)
         if return_trace: trace.append({"tokens": tokens.clone(), "masked": masked.clone()})
     return (tokens, trace) if return_trace else tokens

@@ -147,11 +147,12 @@ MASKGIT_STEPS = (5, 12, 20, 30)   # the design's sweep
 
 @torch.no_grad()
 def generate_maskgit(denoiser, n: int, generator: torch.Generator | None = None, temperature: float = 1., top_p: float = 1.,
-                     steps: int = 20, schedule: str = "cosine") -> torch.Tensor:
-    "MaskGIT from all masks: `steps` calls, each committing the most confident masked positions per `schedule`; σ = fraction still masked."
+                     steps: int = 20, schedule: str = "cosine", choice_temperature: float = 0.) -> torch.Tensor:
+    "MaskGIT from all masks: `steps` calls, each committing the most confident masked positions per `schedule` (with MaskGIT's annealed Gumbel noise on the ranking when `choice_temperature` > 0); σ = fraction still masked."
     x, masked = _start(n, denoiser, temperature, top_p)
     _check_int("steps", steps, 1); check_choice("schedule", schedule, SCHEDULES)
-    return maskgit_decode(denoiser_fn(denoiser), x, masked, steps, MASK, schedule, generator, temperature, top_p)
+    return maskgit_decode(denoiser_fn(denoiser), x, masked, steps, MASK, schedule, generator, temperature, top_p,
+                          choice_temperature=choice_temperature)
 
 # %% ../../nbs/denoiser/03_decoding.ipynb #4653ce82
 def first_position_probs(train: torch.Tensor, token: int) -> torch.Tensor:
@@ -196,25 +197,27 @@ def generate_anchor_eq(denoiser, n: int, eq_probs: torch.Tensor, generator: torc
 
 @torch.no_grad()
 def generate_length_prior(denoiser, n: int, eos_probs: torch.Tensor, generator: torch.Generator | None = None, temperature: float = 1.,
-                          top_p: float = 1., steps: int = 20, schedule: str = "cosine") -> torch.Tensor:
-    "`<EOS>` at a position drawn from `eos_probs` `[MAX_LEN]` (the data's lengths), `<PAD>` after it, then MaskGIT fills the positions before it with content tokens only."
+                          top_p: float = 1., steps: int = 20, schedule: str = "cosine", choice_temperature: float = 0.) -> torch.Tensor:
+    "`<EOS>` at a position drawn from `eos_probs` `[MAX_LEN]` (the data's lengths), `<PAD>` after it, then MaskGIT (`choice_temperature` as in `generate_maskgit`) fills the positions before it with content tokens only."
     x, masked, pos = _start_at_drawn_position(denoiser, n, eos_probs, "eos_probs", generator, temperature, top_p, steps, schedule)
     cols = torch.arange(MAX_LEN, device=x.device)[None]
     x = torch.where(cols == pos[:, None], EOS, torch.where(cols > pos[:, None], PAD, x))
     masked = masked & (cols < pos[:, None])
     ban = torch.zeros(n, MAX_LEN, VOCAB_SIZE, dtype=torch.bool, device=x.device)
     ban[..., EOS] = ban[..., PAD] = True                               # the length is given: content before <EOS>
-    return maskgit_decode(denoiser_fn(denoiser, ban=ban), x, masked, steps, MASK, schedule, generator, temperature, top_p)
+    return maskgit_decode(denoiser_fn(denoiser, ban=ban), x, masked, steps, MASK, schedule, generator, temperature, top_p,
+                          choice_temperature=choice_temperature)
 
 # %% ../../nbs/denoiser/03_decoding.ipynb #abcfef23
 @torch.no_grad()
 def generate_remask(denoiser, n: int, generator: torch.Generator | None = None, temperature: float = 1., top_p: float = 1.,
-                    steps: int = 20, schedule: str = "cosine", rounds: int = 4, remask_frac: float = 0.2, refill_steps: int = 4) -> torch.Tensor:
+                    steps: int = 20, schedule: str = "cosine", rounds: int = 4, remask_frac: float = 0.2, refill_steps: int = 4,
+                    choice_temperature: float = 0.) -> torch.Tensor:
     "MaskGIT, then `rounds` times: re-mask the `remask_frac` least probable tokens of positions 1..T-1 under the denoiser's prediction of the whole sequence, and refill them by MaskGIT in `refill_steps` calls."
     _check_int("rounds", rounds, 0); _check_int("refill_steps", refill_steps, 1)
     if isinstance(remask_frac, bool) or not isinstance(remask_frac, (int, float)) or not 0 < remask_frac <= 1:
         raise ValueError(f"remask_frac must be in (0, 1], got {remask_frac!r}")
-    x = generate_maskgit(denoiser, n, generator, temperature, top_p, steps, schedule)
+    x = generate_maskgit(denoiser, n, generator, temperature, top_p, steps, schedule, choice_temperature)
     fn, k = denoiser_fn(denoiser), max(1, round(remask_frac * (MAX_LEN - 1)))
     rows = torch.arange(n, device=x.device)[:, None]
     for _ in range(rounds):
