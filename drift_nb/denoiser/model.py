@@ -19,12 +19,13 @@ from ..cache import cached
 from ..training import batch_indices, fit
 from ..core import get_device, seed_everything
 from .corruption import corrupt, sample_sigma
-from .data import BOS, MASK, MAX_LEN, PAD, VOCAB_SIZE
+from .data import BOS, EOS, MASK, MAX_LEN, PAD, VOCAB_SIZE
 from ..nn import TokenTransformer, TransformerConfig, count_params
 
 # %% auto #0
 __all__ = ['SELF_COND_WEIGHT', 'HELDOUT_SIGMA', 'DenoiserConfig', 'UniversalDenoiser', 'TrainConfig', 'cosine_lr',
-           'denoising_batch', 'denoising_loss', 'heldout_ce', 'train_denoiser', 'next_token_ce', 'train_autoregressive']
+           'denoising_batch', 'denoising_loss', 'causal_batch', 'heldout_ce', 'train_denoiser', 'next_token_ce',
+           'train_autoregressive']
 
 # %% ../../nbs/denoiser/02_model.ipynb #9069658c
 @dataclass
@@ -109,6 +110,14 @@ def denoising_loss(logits: torch.Tensor, clean: torch.Tensor) -> torch.Tensor:
     "Mean cross-entropy of the clean tokens at every position except <BOS>."
     return F.cross_entropy(logits[:, 1:].reshape(-1, logits.shape[-1]), clean[:, 1:].reshape(-1))
 
+def causal_batch(clean: torch.Tensor, generator: torch.Generator | None = None) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    "The causal objective's (input, sigma, hidden) for clean rows `[B, T]`: the clean prefix up to a length L drawn uniformly in 0..(the row's <EOS> position - 1), <MASK> after it; sigma the masked share of positions 1..T-1; `hidden` the positions to score."
+    eos = (clean == EOS).int().argmax(1)
+    if not (clean.gather(1, eos[:, None]) == EOS).all(): raise ValueError("every clean row needs an <EOS>")
+    L = (torch.rand(len(clean), generator=generator).to(clean.device) * eos).long()   # 0 .. eos - 1
+    hidden = torch.arange(clean.shape[1], device=clean.device)[None] > L[:, None]
+    return clean.masked_fill(hidden, MASK), hidden[:, 1:].float().mean(1), hidden
+
 # %% ../../nbs/denoiser/02_model.ipynb #5ac2d8a2
 def _history(hist: list) -> pd.DataFrame: return pd.DataFrame(hist)
 
@@ -125,9 +134,12 @@ def heldout_ce(model: UniversalDenoiser, heldout: torch.Tensor, sigma: float = H
 @cached("denoiser.universal")
 def train_denoiser(x_train: torch.Tensor, cfg: DenoiserConfig | None = None, tc: TrainConfig | None = None, *,
                    corruption: tuple | None = None, heldout: torch.Tensor | None = None, monitor_every: int = 0,
-                   device: str = "auto", progress: bool = True) -> tuple[UniversalDenoiser, pd.DataFrame]:
-    "Train a `UniversalDenoiser` on clean sequences `x_train` [N, T] with the corruption mix `corruption` (mask, replace, swap, indel; default the design's); -> (model in eval mode, loss history, with `heldout_ce` on `heldout` every `monitor_every` steps and at the last)."
+                   causal_share: float = 0., device: str = "auto", progress: bool = True) -> tuple[UniversalDenoiser, pd.DataFrame]:
+    "Train a `UniversalDenoiser` on clean sequences `x_train` [N, T] with the corruption mix `corruption` (mask, replace, swap, indel; default the design's), a share `causal_share` of each batch's rows on the causal objective (`causal_batch`); -> (model in eval mode, loss history, with `heldout_ce` on `heldout` every `monitor_every` steps and at the last)."
     cfg, tc = cfg or DenoiserConfig(), tc or TrainConfig()
+    if isinstance(causal_share, bool) or not isinstance(causal_share, (int, float)) or not 0 <= causal_share < 1:
+        raise ValueError(f"causal_share must be in [0, 1), got {causal_share!r}")
+    if causal_share and cfg.self_cond: raise ValueError("causal_share > 0 is not supported with a self-conditioning model (self_cond=True)")
     dev = get_device(device)
     seed_everything(tc.seed)
     x = x_train.to(dev)
@@ -136,18 +148,30 @@ def train_denoiser(x_train: torch.Tensor, cfg: DenoiserConfig | None = None, tc:
     sched = cosine_lr(opt, tc.steps, tc.lr, tc.lr_min)
     def loss_fn(m, step):
         noisy, sigma, clean = denoising_batch(x, tc, step, corruption)
-        prev = None
+        prev, logs = None, {}
         if cfg.self_cond and torch.rand(1, generator=_step_generator(tc.seed + 7, step, "cpu")).item() < tc.self_cond_p:
             with torch.no_grad(): prev = m(noisy, sigma).argmax(-1)
+        if causal_share:   # its own stream: the denoising rows' corruption is the same as without it
+            gc = _step_generator(tc.seed + 13, step, "cpu")
+            causal = (torch.rand(len(clean), generator=gc) < causal_share).to(x.device)
+            inp, s_c, hidden = causal_batch(clean[causal], gc)
+            lc = m(inp, s_c, causal=True)
+            ce_c = F.cross_entropy(lc[hidden], clean[causal][hidden], reduction="sum")
+            noisy, sigma, clean = noisy[~causal], sigma[~causal], clean[~causal]
         logits = m(noisy, sigma, prev=prev)
         loss = denoising_loss(logits, clean)
+        if causal_share:
+            n_b = clean[:, 1:].numel()
+            loss = (loss * n_b + ce_c) / max(n_b + int(hidden.sum()), 1)
+            logs["causal_ce"] = ce_c.detach() / max(int(hidden.sum()), 1)
         with torch.no_grad():
             acc = (logits[:, 1:].argmax(-1) == clean[:, 1:]).float().mean()
-        logs = {"token_acc": acc, "lr": sched.get_last_lr()[0]}
+        logs |= {"token_acc": acc, "lr": sched.get_last_lr()[0]}
         if heldout is not None and monitor_every and (step % monitor_every == 0 or step == tc.steps - 1):
             logs["heldout_ce"] = heldout_ce(m, heldout)   # its own stream: training is unchanged
         return loss, logs
-    config = {"model": asdict(cfg), "train": asdict(tc)} | ({"corruption": list(corruption)} if corruption is not None else {})
+    config = ({"model": asdict(cfg), "train": asdict(tc)} | ({"corruption": list(corruption)} if corruption is not None else {})
+              | ({"causal_share": float(causal_share)} if causal_share else {}))
     hist = fit(model, opt, loss_fn, tc.steps, config=config, scheduler=sched, grad_clip=tc.grad_clip, desc="denoiser", progress=progress)
     return model.eval().requires_grad_(False), _history(hist)
 

@@ -19,8 +19,8 @@ from .model import (DenoiserConfig, TrainConfig, UniversalDenoiser, heldout_ce, 
                                      train_denoiser)
 
 # %% auto #0
-__all__ = ['DENOISER_KINDS', 'DENOISER_SEEDS', 'DATA', 'MIXES', 'ABLATION_STEPS', 'ABLATION_MONITOR', 'denoiser_spec_name',
-           'denoiser_config', 'seed_specs', 'ablation_spec_name', 'ablation_config']
+__all__ = ['DENOISER_KINDS', 'DENOISER_SEEDS', 'DATA', 'MIXES', 'ABLATION_STEPS', 'ABLATION_MONITOR', 'VARIANTS', 'VARIANT_MIXES',
+           'denoiser_spec_name', 'denoiser_config', 'seed_specs', 'ablation_spec_name', 'ablation_config']
 
 # %% ../../nbs/denoiser/06_specs.ipynb #33af38c3
 DENOISER_KINDS = ("universal", "autoregressive", "planner")
@@ -83,23 +83,34 @@ def seed_specs(train: torch.Tensor, seed: int, train_scale: float, cfg: Denoiser
 MIXES = {"design": (0.5, 0.2, 0.15, 0.15), "mask80": (0.8, 0.08, 0.06, 0.06), "maskonly": (1.0, 0.0, 0.0, 0.0)}   # mask, replace, swap, indel
 ABLATION_STEPS, ABLATION_MONITOR = 10_000, 500
 
-def ablation_spec_name(mix: str, seed: int) -> str:
-    "`denoiser.mix_MIX` (or `denoiser.ar_long` for `mix='ar'`), `.seedS` for seeds other than 0."
-    return ("denoiser.ar_long" if mix == "ar" else f"denoiser.mix_{mix}") + (f".seed{seed}" if seed else "")
+VARIANTS = {"smax1": {"sigma_max": 1.0}, "causal": {"causal_share": 0.25}}   # training variants of a mix (issue 31 items 2, 3)
+VARIANT_MIXES = ("mask80", "maskonly")
 
-def ablation_config(mix: str, train_scale: float = 1.0, seed: int = 0) -> dict:
-    "The configuration of the ablation's model `mix` (a key of `MIXES`, or 'ar' for the autoregressive baseline at the same budget)."
+def ablation_spec_name(mix: str, seed: int, variant: str | None = None) -> str:
+    "`denoiser.mix_MIX` (or `denoiser.ar_long` for `mix='ar'`), `.VARIANT` for a training variant, `.seedS` for seeds other than 0."
+    return (("denoiser.ar_long" if mix == "ar" else f"denoiser.mix_{mix}") + (f".{variant}" if variant else "")
+            + (f".seed{seed}" if seed else ""))
+
+def ablation_config(mix: str, train_scale: float = 1.0, seed: int = 0, variant: str | None = None) -> dict:
+    "The configuration of the ablation's model `mix` (a key of `MIXES`, or 'ar' for the autoregressive baseline at the same budget), optionally a training `variant` (a key of `VARIANTS`)."
     if mix not in MIXES and mix != "ar": raise ValueError(f"unknown corruption mix {mix!r}; valid: {', '.join([*MIXES, 'ar'])}")
+    if variant is not None and (mix == "ar" or variant not in VARIANTS):
+        raise ValueError(f"unknown training variant {variant!r} for mix {mix!r}; valid: {', '.join(VARIANTS)} (for a denoiser mix, not 'ar')")
+    tc = TrainConfig(seed=seed, steps=ABLATION_STEPS)
+    if variant == "smax1": tc.sigma_max = VARIANTS[variant]["sigma_max"]
     cfg = {"kind": "autoregressive" if mix == "ar" else "universal", "seed": int(seed), **DATA, "model": asdict(DenoiserConfig()),
-           "train": asdict(TrainConfig(seed=seed, steps=ABLATION_STEPS).scaled(train_scale)), "monitor_every": ABLATION_MONITOR}
+           "train": asdict(tc.scaled(train_scale)), "monitor_every": ABLATION_MONITOR}
     if mix != "ar": cfg.update(mix=mix, corruption=list(MIXES[mix]))
+    if variant == "causal": cfg["causal_share"] = VARIANTS[variant]["causal_share"]
+    if variant: cfg["variant"] = variant
     return cfg
 
 def _ablation_train(cfg: dict, deps: dict, device: str = "auto", progress: bool = True) -> torch.nn.Module:
     train, held = make_splits(n_train=cfg["n_train"], n_heldout=cfg["n_heldout"], seed=cfg["data_seed"])
     mc, tc, kw = DenoiserConfig(**cfg["model"]), TrainConfig(**cfg["train"]), dict(heldout=held, monitor_every=cfg["monitor_every"])
     if cfg["kind"] == "universal":
-        return train_denoiser(train, mc, tc, corruption=tuple(cfg["corruption"]), device=device, progress=progress, cache=False, **kw)[0]
+        return train_denoiser(train, mc, tc, corruption=tuple(cfg["corruption"]), causal_share=cfg.get("causal_share", 0.),
+                              device=device, progress=progress, cache=False, **kw)[0]
     return train_autoregressive(train, mc, tc, device=device, progress=progress, cache=False, **kw)[0]
 
 for _s in DENOISER_SEEDS:
@@ -109,3 +120,9 @@ for _s in DENOISER_SEEDS:
                            config=lambda _m=_m, _s=_s, train_scale=1.0, seed=0: ablation_config(_m, train_scale, _s),
                            data=_data, build=_build, train=_ablation_train, probe=_probe, steps=lambda cfg: cfg["train"]["steps"],
                            metrics=_metrics))
+    for _m in VARIANT_MIXES:
+        for _v in VARIANTS:
+            register(ModelSpec(ablation_spec_name(_m, _s, _v), "denoiser", f"denoiser mix {_m}, variant {_v}, training seed {_s}",
+                               config=lambda _m=_m, _s=_s, _v=_v, train_scale=1.0, seed=0: ablation_config(_m, train_scale, _s, _v),
+                               data=_data, build=_build, train=_ablation_train, probe=_probe, steps=lambda cfg: cfg["train"]["steps"],
+                               metrics=_metrics))
