@@ -8,6 +8,7 @@ Docs: https://drift-nb.github.io/drift_nb/routec/inpaint.html.md"""
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import pandas as pd
 import torch
@@ -16,7 +17,7 @@ import torch.nn.functional as F
 
 from ..training import batch_indices, fit
 from .energies import ObservationEnergy
-from .masks import MASK_TYPES, make_pixel_mask, pixel_to_bit_mask, token_weights, unknown_tokens
+from .masks import MASK_TYPES, make_pixel_mask, occlude, pixel_to_bit_mask, token_weights, unknown_tokens
 from ..core import check_choice
 
 # %% auto #0
@@ -164,7 +165,8 @@ class InpaintTrainer:
     def __init__(self, net: InpaintNet, *, decoder: nn.Module | None = None, local_predictor: nn.Module | None = None,
                  classifier: nn.Module | None = None, alpha_core: float = 0.0, beta_obs: float = 0.0, gamma_cls: float = 0.0,
                  obs_kind: str = "gaussian", obs_sigma: float = 0.5, mask_types=("random",), bitmask_policy: str = "any",
-                 z_pred: str = "soft", lr: float = 2e-3, seed: int = 0, grad_clip: float | None = 1.0):
+                 z_pred: str = "soft", lr: float = 2e-3, seed: int = 0, grad_clip: float | None = 1.0,
+                 encode: Callable[[torch.Tensor], torch.Tensor] | None = None):
         check_choice("z_pred", z_pred, ZPRED_MODES)
         for t in mask_types: check_choice("mask type", t, TRAIN_MASK_TYPES)
         for name, w, mod in (("alpha_core", alpha_core, local_predictor), ("beta_obs", beta_obs, decoder), ("gamma_cls", gamma_cls, classifier)):
@@ -179,24 +181,32 @@ class InpaintTrainer:
                 for p in mod.parameters(): p.requires_grad_(False)
         self.obs_energy = ObservationEnergy(decoder, kind=obs_kind, sigma=obs_sigma) if beta_obs > 0 else None
         self.alpha_core, self.beta_obs, self.gamma_cls = float(alpha_core), float(beta_obs), float(gamma_cls)
-        self.mask_types, self.policy, self.z_pred = tuple(mask_types), bitmask_policy, z_pred
+        self.mask_types, self.policy, self.z_pred, self.encode = tuple(mask_types), bitmask_policy, z_pred, encode
         self.seed, self.grad_clip, self.lr = int(seed), grad_clip, float(lr)
         self.opt = torch.optim.Adam(net.parameters(), lr=lr)
         self.config = {"routec": "inpaint", "alpha_core": alpha_core, "beta_obs": beta_obs, "gamma_cls": gamma_cls,
                        "obs_kind": obs_kind, "obs_sigma": obs_sigma, "mask_types": list(self.mask_types),
                        "bitmask_policy": bitmask_policy, "z_pred": z_pred, "lr": lr, "seed": seed}
+        if encode is not None or bitmask_policy == "soft":   # hard policies without `encode` keep the config (and checkpoints) they had
+            self.config["net_input"] = "occluded_code" if encode is not None else "clean_code_unknown_blanked"
 
     def masks(self, n: int, step: int):
         "Training masks of step `step` (pure function of seed and step): (pixel_mask, bit_mask) on CPU."
         g = torch.Generator().manual_seed(self.seed * 1_000_003 + int(step))
         return sample_training_masks(self.mask_types, n, g, self.policy)
 
+    def net_input(self, z: torch.Tensor, x: torch.Tensor | None, pixel_mask: torch.Tensor, bit_mask: torch.Tensor) -> torch.Tensor:
+        "The grid handed to the network: `encode(occlude(x, pixel_mask))` when the trainer has `encode`, else `z` with every unknown token (w > 0) zeroed."
+        if self.encode is None: return z * ~_bool_mask(bit_mask, z).unsqueeze(1)
+        if x is None: raise ValueError("encode=... needs the images: pass x_train, whose occluded codes the network reads")
+        with torch.no_grad(): return self.encode(occlude(x, pixel_mask)).to(z.dtype)
+
     def losses(self, z: torch.Tensor, x: torch.Tensor | None, y: torch.Tensor | None,
                pixel_mask: torch.Tensor, bit_mask: torch.Tensor):
-        "Total loss and a dict of its parts for one batch."
+        "Total loss and a dict of its parts for one batch; `z` holds the clean codes (the targets), the network reads `net_input`."
         k, H, W = z.shape[1:]
         m = bit_mask.unsqueeze(1).to(z.dtype)
-        logits = self.net(z, bit_mask)
+        logits = self.net(self.net_input(z, x, pixel_mask, bit_mask), bit_mask)
         bce = F.binary_cross_entropy_with_logits(logits, z, reduction="none")
         n_bits = (m.sum() * k).clamp(min=1)
         l_mask = (bce * m).sum() / n_bits
