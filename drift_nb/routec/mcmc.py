@@ -13,13 +13,15 @@ from typing import Callable
 
 import pandas as pd
 import torch
+import torch.nn.functional as F
 from tqdm.auto import tqdm
 
 from .energies import score_token_values, token_values
 from ..core import rand_on
 
 # %% auto #0
-__all__ = ['token_conditional', 'sweeps_to_fraction', 'randomize_masked', 'block_gibbs', 'metropolis_bitflip', 'gibbs_cost_table']
+__all__ = ['token_conditional', 'sweeps_to_fraction', 'randomize_masked', 'block_gibbs', 'bernoulli_token_log_probs',
+           'mh_independence_acceptance', 'mh_acceptance_by_sweep', 'metropolis_bitflip', 'gibbs_cost_table']
 
 # %% ../../nbs/routec/03_mcmc.ipynb #9539e5b6
 def token_conditional(energy_fn: Callable, z: torch.Tensor, i: int, j: int, beta: float = 1.0,
@@ -56,17 +58,25 @@ def randomize_masked(z: torch.Tensor, bit_mask: torch.Tensor, generator: torch.G
     return torch.where(bit_mask[:, None].to(z.device), coins, z)
 
 # %% ../../nbs/routec/03_mcmc.ipynb #34f25511
-def _gibbs_sweeps(z, positions, rows_at, vals, score, n_sweeps, beta, generator, energy_fn, progress, flips, updates, pool, rows_per_call):
+def _gibbs_sweeps(z, positions, rows_at, vals, score, n_sweeps, beta, generator, energy_fn, progress, flips, updates, pool, rows_per_call,
+                  proposals=None, mh=None):
     curve = [energy_fn(z).detach().float().cpu()]
-    for _ in tqdm(range(n_sweeps), desc="gibbs", disable=not progress, leave=False):
+    pow2 = 2 ** torch.arange(z.shape[1], device=z.device)
+    for s in tqdm(range(n_sweeps), desc="gibbs", disable=not progress, leave=False):
         for (i, j) in positions:
             rows = rows_at[(i, j)]
             chunks = torch.split(rows, rows_per_call)
             # chunks of samples are scored independently (in parallel when threads > 1); the draw below is one generator
             # call for all of them, so the chain does not depend on rows_per_call or threads
             parts = pool.map(lambda r: score(r, i, j), chunks) if pool is not None and len(chunks) > 1 else [score(r, i, j) for r in chunks]
-            v = _gumbel_argmax(-beta * torch.cat(list(parts)), generator)
+            logits = -beta * torch.cat(list(parts))
+            v = _gumbel_argmax(logits, generator)
             new = vals[v]
+            if proposals:                    # read-only: no draw, so the chain is the same with or without it
+                cur = (z[rows, :, i, j].round().long() * pow2).sum(1)      # the token before this update
+                for name, lg in proposals.items():
+                    mh[name][s, rows.cpu(), i, j] = mh_independence_acceptance(
+                        logits, bernoulli_token_log_probs(lg[rows, :, i, j], vals), cur).float().cpu()
             flips[i, j] += float((new != z[rows, :, i, j]).any(1).sum()); updates[i, j] += rows.numel()
             z[rows, :, i, j] = new
         curve.append(energy_fn(z).detach().float().cpu())
@@ -74,8 +84,8 @@ def _gibbs_sweeps(z, positions, rows_at, vals, score, n_sweeps, beta, generator,
 
 def block_gibbs(z_init: torch.Tensor, bit_mask: torch.Tensor, energy_fn: Callable, n_sweeps: int = 30, beta: float = 1.0,
                 generator: torch.Generator | None = None, progress: bool = False, rows_per_call: int | None = None,
-                threads: int = 1):
-    "Block Gibbs: resample each unknown k-bit token from its exact conditional over all 2^k values, raster order; return (z, info)."
+                threads: int = 1, proposals: dict | None = None):
+    "Block Gibbs: resample each unknown k-bit token from its exact conditional over all 2^k values, raster order; return (z, info). `proposals` {name: per-bit logits (B,k,H,W)}: also record each one's MH independence acceptance at every update."
     _check_inputs(z_init, bit_mask, n_sweeps, beta)
     bit_mask = bit_mask.to(z_init.device).bool()     # a soft mask's unknown set: weight > 0
     z = z_init.detach().clone()
@@ -86,6 +96,10 @@ def block_gibbs(z_init: torch.Tensor, bit_mask: torch.Tensor, energy_fn: Callabl
     if rows_per_call is None: rows_per_call = 4 if z.device.type == "cpu" else B
     if rows_per_call < 1: raise ValueError(f"rows_per_call must be >= 1, got {rows_per_call}")
     if threads < 1: raise ValueError(f"threads must be >= 1, got {threads}")
+    proposals = {n: lg.detach().to(z.device) for n, lg in (proposals or {}).items()}
+    for n, lg in proposals.items():
+        if lg.shape != z.shape: raise ValueError(f"proposal {n!r}: per-bit logits must have z's shape {tuple(z.shape)}, got {tuple(lg.shape)}")
+    mh = {n: torch.full((n_sweeps, B, H, W), float("nan")) for n in proposals}
     def score(r, i, j):                               # no_grad is per thread: a worker thread enters it itself
         with torch.no_grad(): return score_token_values(energy_fn, z, i, j, r)
     flips = torch.zeros(H, W, dtype=torch.float64); updates = torch.zeros(H, W, dtype=torch.float64)
@@ -96,14 +110,39 @@ def block_gibbs(z_init: torch.Tensor, bit_mask: torch.Tensor, energy_fn: Callabl
         if pool is not None: torch.set_num_threads(1)  # one intra-op thread per worker, or the cores are oversubscribed
         with torch.no_grad():
             curve = _gibbs_sweeps(z, positions, rows_at, vals, score, n_sweeps, beta, generator, energy_fn, progress,
-                                  flips, updates, pool, rows_per_call)
+                                  flips, updates, pool, rows_per_call, proposals, mh)
     finally:
         if pool is not None: pool.shutdown(); torch.set_num_threads(torch_threads)
     curve = torch.stack(curve)
     info = {"energy_curve": curve, "sweeps_95": sweeps_to_fraction(curve), "acceptance_rate": None,
             "flip_rate": (flips / updates.clamp(min=1)).float(), "n_updates": updates.long(), "order": "raster",
-            "seconds": time.perf_counter() - t0}
+            "seconds": time.perf_counter() - t0, "mh_acceptance": mh}
     return z, info
+
+# %% ../../nbs/routec/03_mcmc.ipynb #922da740
+def bernoulli_token_log_probs(bit_logits: torch.Tensor, vals: torch.Tensor) -> torch.Tensor:
+    "log q(v), `(R, V)`, of every token value (rows of `vals`, `(V, k)`) under independent bits with logits `bit_logits` `(R, k)` (float64)."
+    lg = bit_logits.double()
+    v = vals.to(lg.device, torch.float64)
+    return F.logsigmoid(lg) @ v.T + F.logsigmoid(-lg) @ (1 - v).T
+
+def mh_independence_acceptance(log_p: torch.Tensor, log_q: torch.Tensor, current: torch.Tensor) -> torch.Tensor:
+    "Expected acceptance `(R,)` of one Metropolis-Hastings step from value index `current` `(R,)` with independence proposal q: sum_v min(q(v), p(v) q(c) / p(c)); `log_p`, `log_q` `(R, V)`, normalised or not."
+    if log_p.shape != log_q.shape or log_p.dim() != 2 or current.shape != log_p.shape[:1]:
+        raise ValueError(f"log_p, log_q must be (R, V) and current (R,), got {tuple(log_p.shape)}, {tuple(log_q.shape)}, {tuple(current.shape)}")
+    lp, lq = torch.log_softmax(log_p.double(), -1), torch.log_softmax(log_q.double().to(log_p.device), -1)
+    c = current.long().to(log_p.device).view(-1, 1)
+    return torch.logsumexp(torch.minimum(lq, lp + lq.gather(1, c) - lp.gather(1, c)), -1).exp().clamp(max=1.0)
+
+def mh_acceptance_by_sweep(acceptance: torch.Tensor) -> pd.DataFrame:
+    "Per sweep of `info['mh_acceptance'][name]` `(n_sweeps, B, H, W)` (NaN = not updated): updates, mean and p10 / median / p90 acceptance."
+    rows = []
+    for s, a in enumerate(acceptance.double()):
+        a = a[~torch.isnan(a)]
+        q = torch.quantile(a, torch.tensor([0.1, 0.5, 0.9], dtype=a.dtype)).tolist() if a.numel() else [float("nan")] * 3
+        rows.append({"sweep": s + 1, "n_updates": int(a.numel()), "mean": float(a.mean()) if a.numel() else float("nan"),
+                     "p10": q[0], "median": q[1], "p90": q[2]})
+    return pd.DataFrame(rows)
 
 # %% ../../nbs/routec/03_mcmc.ipynb #52bb4d7a
 def metropolis_bitflip(z_init: torch.Tensor, bit_mask: torch.Tensor, energy_fn: Callable, n_sweeps: int = 30,
