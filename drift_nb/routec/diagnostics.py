@@ -1,4 +1,4 @@
-"""Does inference move the codes toward the right class's typical tokens, and how much class information do the corrupted codes hold at all? Prototype divergences before and after a solver, and classifiers trained on corrupted codes as an accuracy ceiling.
+"""Does inference move the codes toward the right class's typical tokens, and how far is the best method from the best reader of the corrupted codes we can train? Prototype divergences before and after a solver; classifiers trained on corrupted codes and the end-to-end composite fine-tuned per configuration, chosen on validation digits, as a reference (an estimate from below, not a bound), with paired gaps.
 
 Docs: https://drift-nb.github.io/drift_nb/routec/diagnostics.html.md"""
 
@@ -7,6 +7,7 @@ Docs: https://drift-nb.github.io/drift_nb/routec/diagnostics.html.md"""
 # %% ../../nbs/routec/14_diagnostics.ipynb #12ab9250
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 
@@ -22,12 +23,15 @@ from ..core import check_choice, config_hash, seed_everything
 from ..results import mean_ci, proportion_ci
 from .autoencoder import train_classifier
 from .benchmark import Solver, config_seed, corrupt
+from .evidence import EvidenceComposite, train_composite
 from .masks import BITMASK_POLICIES, MASK_TYPES, NOISE_TYPES
 
 # %% auto #0
-__all__ = ['KL_POSITIONS', 'CEILING_KINDS', 'CEILING_LR', 'CEILING_SEED_OFFSET', 'class_prototypes', 'prototype_divergence',
-           'bernoulli_kl', 'set_kl', 'token_kl', 'kl_row', 'kl_table', 'kl_table_from_outputs', 'CodeCNN', 'Ceilings',
-           'train_ceiling_classifiers', 'ceiling_rows', 'ceiling_gap']
+__all__ = ['KL_POSITIONS', 'DIRECT_KINDS', 'DIRECT_LR', 'TRAIN_DRAW_OFFSET', 'VALIDATION_SEED_OFFSET', 'REFERENCE_STATUS',
+           'REFERENCE_GOAL', 'class_prototypes', 'prototype_divergence', 'bernoulli_kl', 'set_kl', 'token_kl', 'kl_row',
+           'kl_table', 'kl_table_from_outputs', 'CodeCNN', 'DirectClassifiers', 'train_direct_classifiers',
+           'reader_correct', 'direct_rows', 'validation_seed', 'eval_split', 'ReferenceComposites',
+           'train_reference_composites', 'validated_reference', 'reference_gaps', 'reference_summary', 'reference_goal']
 
 # %% ../../nbs/routec/14_diagnostics.ipynb #f1f0ed3b
 def _check_codes(z, name: str = "z"):
@@ -179,10 +183,10 @@ def kl_table_from_outputs(diags: dict, y: torch.Tensor, protos: torch.Tensor, *,
         rows.append({"method": meth, "mask": mk, "noise": nz, **s})
     return pd.DataFrame(rows)
 
-# %% ../../nbs/routec/14_diagnostics.ipynb #4f46c8cd
-CEILING_KINDS = ("logodds", "cnn")
-CEILING_LR = {"logodds": 1e-2, "cnn": 2e-3}    # logodds: train_classifier's default
-CEILING_SEED_OFFSET = 1_000_000                 # training draws never reuse a benchmark test seed
+# %% ../../nbs/routec/14_diagnostics.ipynb #02dc3d77
+DIRECT_KINDS = ("logodds", "cnn")
+DIRECT_LR = {"logodds": 1e-2, "cnn": 2e-3}    # logodds: train_classifier's default
+TRAIN_DRAW_OFFSET = 1_000_000                 # training draws never reuse a benchmark test seed (those are below 10,000)
 
 class CodeCNN(nn.Module):
     "Small CNN reading `cat(z, m)` (k+1, H, W): Conv3 -> ReLU -> Conv3 -> ReLU -> Linear -> class logits."
@@ -196,21 +200,26 @@ class CodeCNN(nn.Module):
         return self.net(torch.cat([z, bit_mask.to(z.dtype).unsqueeze(1)], 1))
 
 @dataclass
-class Ceilings:
-    "Classifiers trained on corrupted codes, one per (mask, noise), of one kind (frozen, eval mode)."
+class DirectClassifiers:
+    "Classifiers trained directly on corrupted codes, one per (mask, noise), of one kind (frozen, eval mode)."
     kind: str
     nets: dict
     histories: dict = field(default_factory=dict)
     timings: pd.DataFrame | None = None
     config: dict = field(default_factory=dict)
 
-# %% ../../nbs/routec/14_diagnostics.ipynb #61f3cbc7
-class _FrozenAE:
-    "A frozen autoencoder as a cache-key argument: named by its type, sizes and a digest of its weights."
-    def __init__(self, ae):
-        self.model = ae
-        conf = {"type": type(ae).__name__, "k": getattr(ae, "k", None), "hidden": getattr(ae, "hidden", None)}
-        self.cache_key = config_hash(conf, 8) + "-" + tensor_digest(*[t.detach().cpu() for t in ae.state_dict().values()])
+    def readers(self) -> dict:
+        "`{(mask, noise): reader}` with `reader(z0, bit_mask) -> class logits` (the log-odds reader ignores the mask)."
+        if self.kind == "logodds": return {k: (lambda z, m, net=net: net(z)) for k, net in self.nets.items()}
+        return dict(self.nets)
+
+# %% ../../nbs/routec/14_diagnostics.ipynb #774fcf04
+class _Frozen:
+    "A frozen model as a cache-key argument: named by its type, sizes and a digest of its weights."
+    def __init__(self, model):
+        self.model = model
+        conf = {"type": type(model).__name__, "k": getattr(model, "k", None), "hidden": getattr(model, "hidden", None)}
+        self.cache_key = config_hash(conf, 8) + "-" + tensor_digest(*[t.detach().cpu() for t in model.state_dict().values()])
 
 @torch.no_grad()
 def _corrupted_codes(ae, x: torch.Tensor, *, mask: str, noise: str, policy: str, seed: int, chunk: int = 4096):
@@ -232,14 +241,14 @@ def _train_code_cnn(z, bm, y, *, hidden, steps, batch_size, lr, weight_decay, n_
         idx = batch_indices(n, batch_size, step, seed).to(dev)
         out = m(z[idx], bm[idx])
         return F.cross_entropy(out, y[idx]), {"acc": (out.argmax(1) == y[idx]).float().mean()}
-    cfg = {"what": "routec.ceiling_cnn", "k": z.shape[1], "hidden": hidden, "steps": steps, "batch_size": batch_size, "lr": lr,
+    cfg = {"what": "routec.direct_cnn", "k": z.shape[1], "hidden": hidden, "steps": steps, "batch_size": batch_size, "lr": lr,
            "weight_decay": weight_decay, "seed": seed, "n_train": n}
-    hist = fit(net, opt, loss_fn, steps, config=cfg, desc="ceiling cnn", progress=progress)
+    hist = fit(net, opt, loss_fn, steps, config=cfg, desc="direct cnn", progress=progress)
     return net.eval().requires_grad_(False), pd.DataFrame(hist)
 
-@cached("routec.ceiling")
-def _train_ceilings(ae: _FrozenAE, x_train: torch.Tensor, y_train: torch.Tensor, *, masks, noises, kind, steps, copies,
-                    batch_size, lr, weight_decay, hidden, n_classes, policy, seed, progress: bool = False) -> Ceilings:
+@cached("routec.direct_classifiers")
+def _train_direct(ae: _Frozen, x_train: torch.Tensor, y_train: torch.Tensor, *, masks, noises, kind, steps, copies,
+                  batch_size, lr, weight_decay, hidden, n_classes, policy, seed, progress: bool = False) -> DirectClassifiers:
     model = ae.model.eval()
     dev = next(model.parameters()).device
     y = y_train.to(dev).long().repeat(copies)
@@ -247,7 +256,7 @@ def _train_ceilings(ae: _FrozenAE, x_train: torch.Tensor, y_train: torch.Tensor,
     for mk in masks:
         for nz in noises:
             t0 = time.perf_counter()
-            base = CEILING_SEED_OFFSET + config_seed(seed, MASK_TYPES, NOISE_TYPES, mk, nz)
+            base = TRAIN_DRAW_OFFSET + config_seed(seed, MASK_TYPES, NOISE_TYPES, mk, nz)
             draws = [_corrupted_codes(model, x_train, mask=mk, noise=nz, policy=policy, seed=base + 100_003 * c) for c in range(copies)]
             z, bm = torch.cat([d[0] for d in draws]), torch.cat([d[1] for d in draws])
             if kind == "logodds":
@@ -262,69 +271,237 @@ def _train_ceilings(ae: _FrozenAE, x_train: torch.Tensor, y_train: torch.Tensor,
     conf = {"kind": kind, "steps": steps, "copies": copies, "batch_size": batch_size, "lr": lr, "weight_decay": weight_decay,
             "hidden": hidden, "n_classes": n_classes, "policy": policy, "seed": seed, "masks": list(masks),
             "noises": list(noises), "n_train": len(x_train)}
-    return Ceilings(kind, nets, hists, pd.DataFrame(rows), conf)
+    return DirectClassifiers(kind, nets, hists, pd.DataFrame(rows), conf)
 
-def train_ceiling_classifiers(ae, x_train: torch.Tensor, y_train: torch.Tensor, *, masks=MASK_TYPES, noises=NOISE_TYPES,
-                              kind: str = "logodds", steps: int, copies: int = 1, batch_size: int = 128, lr: float | None = None,
-                              weight_decay: float = 1e-4, hidden: int = 32, n_classes: int = 10, policy: str = "any",
-                              seed: int = 0, progress: bool = False, cache=None) -> Ceilings:
-    "Per (mask, noise): a `kind` classifier (`logodds` by `train_classifier`, or `CodeCNN`) trained on `ae`-codes of corrupted `x_train`; cached as `routec.ceiling`."
-    check_choice("ceiling kind", kind, CEILING_KINDS)
-    check_choice("bitmask policy", policy, BITMASK_POLICIES)
+def _check_grid(masks, noises):
     masks, noises = list(masks), list(noises)
     if not masks or not noises: raise ValueError(f"masks and noises must be non-empty, got {masks} and {noises}")
     for m in masks: check_choice("mask type", m, MASK_TYPES)
     for nz in noises: check_choice("noise type", nz, NOISE_TYPES)
+    return masks, noises
+
+def train_direct_classifiers(ae, x_train: torch.Tensor, y_train: torch.Tensor, *, masks=MASK_TYPES, noises=NOISE_TYPES,
+                             kind: str = "logodds", steps: int, copies: int = 1, batch_size: int = 128, lr: float | None = None,
+                             weight_decay: float = 1e-4, hidden: int = 32, n_classes: int = 10, policy: str = "any",
+                             seed: int = 0, progress: bool = False, cache=None) -> DirectClassifiers:
+    "Per (mask, noise): a `kind` classifier (`logodds` by `train_classifier`, or `CodeCNN`) trained on `ae`-codes of corrupted `x_train`; cached as `routec.direct_classifiers`."
+    check_choice("direct classifier kind", kind, DIRECT_KINDS)
+    check_choice("bitmask policy", policy, BITMASK_POLICIES)
+    masks, noises = _check_grid(masks, noises)
     if steps is None or int(steps) < 1: raise ValueError(f"steps must be a positive int, got {steps}")
     if int(copies) < 1: raise ValueError(f"copies must be >= 1, got {copies}")
     if len(x_train) != len(y_train): raise ValueError(f"x_train holds {len(x_train)} images but y_train {len(y_train)} labels")
     _check_labels(y_train, len(y_train), n_classes)
-    return _train_ceilings(_FrozenAE(ae), x_train, y_train, masks=masks, noises=noises, kind=kind, steps=int(steps),
-                           copies=int(copies), batch_size=int(batch_size), lr=CEILING_LR[kind] if lr is None else float(lr),
-                           weight_decay=float(weight_decay), hidden=int(hidden), n_classes=int(n_classes), policy=policy,
-                           seed=int(seed), progress=progress, cache=cache)
+    return _train_direct(_Frozen(ae), x_train, y_train, masks=masks, noises=noises, kind=kind, steps=int(steps),
+                         copies=int(copies), batch_size=int(batch_size), lr=DIRECT_LR[kind] if lr is None else float(lr),
+                         weight_decay=float(weight_decay), hidden=int(hidden), n_classes=int(n_classes), policy=policy,
+                         seed=int(seed), progress=progress, cache=cache)
 
-# %% ../../nbs/routec/14_diagnostics.ipynb #3b0edcde
+# %% ../../nbs/routec/14_diagnostics.ipynb #015ba46f
 @torch.no_grad()
-def ceiling_rows(ceilings: Ceilings, ae, x_test: torch.Tensor, y_test: torch.Tensor, *, masks=MASK_TYPES, noises=NOISE_TYPES,
-                 policy: str = "any", seed: int = 0, classifier=None, conf: float = 0.95) -> pd.DataFrame:
-    "Accuracy (Wilson interval) of each ceiling classifier on the benchmark's test draws of its configuration: one row per (mask, noise)."
-    if not isinstance(ceilings, Ceilings): raise TypeError(f"ceilings must be a Ceilings, got {type(ceilings).__name__}")
+def reader_correct(reader, ae, x: torch.Tensor, y: torch.Tensor, *, mask: str, noise: str, masks=MASK_TYPES,
+                   noises=NOISE_TYPES, policy: str = "any", seed: int = 0, batch_size: int = 512) -> np.ndarray:
+    "Per digit 1.0 / 0.0: does `reader(z0, bit_mask)` (class logits) get it right on the draws of (mask, noise) seeded `config_seed(seed, masks, noises, mask, noise)`."
+    masks, noises = list(masks), list(noises)
+    _check_config(mask, noise, masks, noises)
+    _, x_obs, bm = corrupt(x, mask=mask, noise=noise, policy=policy, seed=config_seed(seed, masks, noises, mask, noise))
+    z0 = ae.encode(x_obs)
+    out = torch.cat([reader(z0[s:s + batch_size], bm[s:s + batch_size]) for s in range(0, len(x), batch_size)])
+    return (out.argmax(1) == y.to(out.device).long()).float().cpu().numpy()
+
+@torch.no_grad()
+def direct_rows(direct: DirectClassifiers, ae, x_test: torch.Tensor, y_test: torch.Tensor, *, masks=MASK_TYPES, noises=NOISE_TYPES,
+                policy: str = "any", seed: int = 0, classifier=None, conf: float = 0.95) -> pd.DataFrame:
+    "Accuracy (Wilson interval) of each direct classifier on the benchmark's test draws of its configuration: one row per (mask, noise)."
+    if not isinstance(direct, DirectClassifiers): raise TypeError(f"direct must be a DirectClassifiers, got {type(direct).__name__}")
     check_choice("bitmask policy", policy, BITMASK_POLICIES)
-    if ceilings.config.get("policy") != policy:
-        raise ValueError(f"the ceilings were trained under bitmask policy {ceilings.config.get('policy')!r}, not {policy!r}")
+    if direct.config.get("policy") != policy:
+        raise ValueError(f"the direct classifiers were trained under bitmask policy {direct.config.get('policy')!r}, not {policy!r}")
     masks, noises = list(masks), list(noises)
     rows = []
-    for (mk, nz), net in ceilings.nets.items():
-        _check_config(mk, nz, masks, noises)
-        _, x_obs, bm = corrupt(x_test, mask=mk, noise=nz, policy=policy, seed=config_seed(seed, masks, noises, mk, nz))
-        z0 = ae.encode(x_obs)
-        out = net(z0) if ceilings.kind == "logodds" else net(z0, bm)
-        y = y_test.to(out.device).long()
-        acc, lo, hi = proportion_ci(int((out.argmax(1) == y).sum()), len(y), conf)
-        row = {"method": f"ceiling_{ceilings.kind}", "mask": mk, "noise": nz, "bitmask_policy": policy, "n": len(y),
-               "acc": acc, "acc_ci_low": lo, "acc_ci_high": hi, "kind": "ceiling"}
-        if classifier is not None: row["acc_clean_classifier"] = float((classifier(z0).argmax(1) == y).float().mean())
+    for (mk, nz), reader in direct.readers().items():
+        ok = reader_correct(reader, ae, x_test, y_test, mask=mk, noise=nz, masks=masks, noises=noises, policy=policy, seed=seed)
+        acc, lo, hi = proportion_ci(int(ok.sum()), len(ok), conf)
+        row = {"method": f"direct_{direct.kind}", "mask": mk, "noise": nz, "bitmask_policy": policy, "n": len(ok),
+               "acc": acc, "acc_ci_low": lo, "acc_ci_high": hi, "kind": "direct"}
+        if classifier is not None:
+            row["acc_clean_classifier"] = float(reader_correct(lambda z, m: classifier(z), ae, x_test, y_test, mask=mk, noise=nz,
+                                                               masks=masks, noises=noises, policy=policy, seed=seed).mean())
         rows.append(row)
     return pd.DataFrame(rows)
 
-# %% ../../nbs/routec/14_diagnostics.ipynb #198a6cd9
-def ceiling_gap(suite_table: pd.DataFrame, ceiling_table: pd.DataFrame, *, points: float = 5.0, kinds=("amortized",)) -> pd.DataFrame:
-    "Per (mask, noise, ceiling): the best method of `kinds` by acc_after, the ceiling's accuracy, their distance in points and whether it is within `points`."
-    need = {"suite_table": (suite_table, {"method", "mask", "noise", "acc_after", "kind", "n"}),
-            "ceiling_table": (ceiling_table, {"method", "mask", "noise", "acc", "acc_ci_low", "acc_ci_high", "n"})}
+# %% ../../nbs/routec/14_diagnostics.ipynb #244a25fb
+VALIDATION_SEED_OFFSET = 2_000_000   # validation draws: above the test seeds (< 10,000) and the training draws (TRAIN_DRAW_OFFSET + ...)
+
+def validation_seed(seed: int) -> int:
+    "The seed whose `config_seed`s give a report's validation draws: never a test draw, never a training draw."
+    return int(seed) + VALIDATION_SEED_OFFSET
+
+def eval_split(n_test: int, n_eval: int) -> tuple[slice, slice]:
+    "(scored, validation) slices of the test split: validation takes min(n_eval, n_test // 2) digits right after the scored ones, the first min(n_eval, n_test - that)."
+    if int(n_test) < 2: raise ValueError(f"a split needs at least 2 test digits, got {n_test}")
+    if int(n_eval) < 1: raise ValueError(f"n_eval must be >= 1, got {n_eval}")
+    n_val = min(int(n_eval), int(n_test) // 2)
+    n_scored = min(int(n_eval), int(n_test) - n_val)
+    return slice(0, n_scored), slice(n_scored, n_scored + n_val)
+
+# %% ../../nbs/routec/14_diagnostics.ipynb #68f25a18
+@dataclass
+class ReferenceComposites:
+    "Per (mask, noise): the composite fine-tuned on that configuration at the snapshot chosen on validation (frozen), and every snapshot's validation accuracy."
+    nets: dict
+    validation: pd.DataFrame
+    histories: dict = field(default_factory=dict)
+    timings: pd.DataFrame | None = None
+    config: dict = field(default_factory=dict)
+
+@cached("routec.reference_composites")
+def _train_reference_composites(start: _Frozen, ae: _Frozen, x_train, y_train, x_val, y_val, *, masks, noises, steps, n_snapshots,
+                                batch_size, lr, inpaint_weight, policy, seed, progress: bool = False) -> ReferenceComposites:
+    model = ae.model.eval()
+    snaps = sorted({max(1, round(steps * (i + 1) / n_snapshots)) for i in range(n_snapshots)})
+    nets, hists, rows, times = {}, {}, [], []
+    for mk in masks:
+        for nz in noises:
+            t0 = time.perf_counter()
+            _, hists[(mk, nz)], states = train_composite(
+                start.model, model, x_train, y_train, steps=steps, batch_size=batch_size, mask_types=(mk,), noises=(nz,),
+                inpaint_weight=inpaint_weight, lr=lr, policy=policy, snapshots=snaps, progress=progress,
+                seed=TRAIN_DRAW_OFFSET + config_seed(seed, MASK_TYPES, NOISE_TYPES, mk, nz))
+            work, best = copy.deepcopy(start.model).eval(), None
+            for s in [0] + snaps:
+                if s: work.load_state_dict(states[s])
+                acc = float(reader_correct(work, model, x_val, y_val, mask=mk, noise=nz, masks=masks, noises=noises, policy=policy,
+                                           seed=validation_seed(seed)).mean())
+                rows.append({"mask": mk, "noise": nz, "steps": s, "n_val": len(y_val), "val_acc": acc})
+                if best is None or acc > best[1]: best = (s, acc)
+            chosen = copy.deepcopy(start.model)
+            if best[0]: chosen.load_state_dict(states[best[0]])
+            nets[(mk, nz)] = chosen.eval().requires_grad_(False)
+            times.append({"mask": mk, "noise": nz, "steps": steps, "chosen_steps": best[0], "train_seconds": time.perf_counter() - t0})
+    val = pd.DataFrame(rows)
+    val["chosen"] = False
+    val.loc[val.groupby(["mask", "noise"], sort=False)["val_acc"].idxmax(), "chosen"] = True   # idxmax: the first maximum
+    conf = {"steps": steps, "snapshots": [0] + snaps, "batch_size": batch_size, "lr": lr, "inpaint_weight": inpaint_weight,
+            "policy": policy, "seed": seed, "masks": list(masks), "noises": list(noises), "n_train": len(x_train), "n_val": len(x_val)}
+    return ReferenceComposites(nets, val, hists, pd.DataFrame(times), conf)
+
+def train_reference_composites(start: EvidenceComposite, ae, x_train: torch.Tensor, y_train: torch.Tensor, x_val: torch.Tensor,
+                               y_val: torch.Tensor, *, masks=MASK_TYPES, noises=NOISE_TYPES, steps: int, n_snapshots: int = 3,
+                               batch_size: int = 128, lr: float = 1e-3, inpaint_weight: float = 1.0, policy: str = "any",
+                               seed: int = 0, progress: bool = False, cache=None) -> ReferenceComposites:
+    "Per (mask, noise) of the grid: `start` fine-tuned end to end on that configuration's fresh draws, the snapshot (step 0 = `start`) with the best validation accuracy kept; cached."
+    if not isinstance(start, EvidenceComposite): raise TypeError(f"start must be an EvidenceComposite, got {type(start).__name__}")
+    check_choice("bitmask policy", policy, BITMASK_POLICIES)
+    masks, noises = _check_grid(masks, noises)
+    if steps is None or int(steps) < 1: raise ValueError(f"steps must be a positive int, got {steps}")
+    if not 1 <= int(n_snapshots) <= int(steps): raise ValueError(f"n_snapshots must be in 1..steps ({steps}), got {n_snapshots}")
+    for name, (xx, yy) in {"train": (x_train, y_train), "validation": (x_val, y_val)}.items():
+        if len(xx) != len(yy): raise ValueError(f"the {name} digits hold {len(xx)} images but {len(yy)} labels")
+    return _train_reference_composites(_Frozen(start), _Frozen(ae), x_train, y_train, x_val, y_val, masks=masks, noises=noises,
+                                       steps=int(steps), n_snapshots=int(n_snapshots), batch_size=int(batch_size), lr=float(lr),
+                                       inpaint_weight=float(inpaint_weight), policy=policy, seed=int(seed), progress=progress,
+                                       cache=cache)
+
+# %% ../../nbs/routec/14_diagnostics.ipynb #726b8de5
+def validated_reference(candidates: dict, ae, x_val: torch.Tensor, y_val: torch.Tensor, x_test: torch.Tensor, y_test: torch.Tensor, *,
+                        masks=MASK_TYPES, noises=NOISE_TYPES, policy: str = "any", seed: int = 0, conf: float = 0.95):
+    """Per (mask, noise) of the grid: every candidate reader scored on the validation digits and draws, the best chosen (the first
+    on a tie), then every candidate scored on the test digits and draws. `candidates`: `{name: {(mask, noise): reader}}`.
+    -> (one row per (mask, noise, candidate): val_acc, acc with its Wilson interval, chosen; `{(mask, noise): per-digit 1/0 of
+    the chosen candidate on the test draws}`)."""
+    if not candidates: raise ValueError("candidates is empty: pass {name: {(mask, noise): reader}}")
+    masks, noises = _check_grid(masks, noises)
+    if x_val.shape == x_test.shape and torch.equal(x_val, x_test):
+        raise ValueError("the validation digits are the test digits: choose on digits the test never scores (eval_split)")
+    for name, rs in candidates.items():
+        missing = [(m, nz) for m in masks for nz in noises if (m, nz) not in rs]
+        if missing: raise ValueError(f"candidate {name!r} has no reader for {missing}")
+    kw = dict(masks=masks, noises=noises, policy=policy)
+    rows, ref = [], {}
+    for mk in masks:
+        for nz in noises:
+            val = {n: float(reader_correct(rs[(mk, nz)], ae, x_val, y_val, mask=mk, noise=nz, seed=validation_seed(seed), **kw).mean())
+                   for n, rs in candidates.items()}
+            chosen = max(val, key=val.get)
+            for n, rs in candidates.items():
+                ok = reader_correct(rs[(mk, nz)], ae, x_test, y_test, mask=mk, noise=nz, seed=seed, **kw)
+                acc, lo, hi = proportion_ci(int(ok.sum()), len(ok), conf)
+                rows.append({"mask": mk, "noise": nz, "candidate": n, "n_val": len(y_val), "val_acc": val[n], "n": len(ok),
+                             "acc": acc, "acc_ci_low": lo, "acc_ci_high": hi, "chosen": n == chosen})
+                if n == chosen: ref[(mk, nz)] = ok
+    return pd.DataFrame(rows), ref
+
+# %% ../../nbs/routec/14_diagnostics.ipynb #0775007d
+REFERENCE_STATUS = ("within", "below", "not evaluable")
+REFERENCE_GOAL = ("best method (chosen on validation) within {points:g} points below the validated reference in every "
+                  "configuration, no method above it beyond its 95% interval")
+
+def reference_gaps(test_table: pd.DataFrame, test_diags: dict, val_table: pd.DataFrame, ref_correct: dict, *, kinds=("amortized",),
+                   conf: float = 0.95) -> pd.DataFrame:
+    """Per (mask, noise, method of `kinds`) with a reference: validation and test accuracy, and the paired gap reference − method
+    in points with its two-sided Student-t interval; `chosen`: the best validation accuracy of the configuration;
+    `above_reference`: the whole interval below 0."""
+    need = {"test_table": (test_table, {"method", "mask", "noise", "kind", "acc_after", "n"}),
+            "val_table": (val_table, {"method", "mask", "noise", "acc_after"})}
     for name, (t, cols) in need.items():
         miss = sorted(cols - set(t.columns))
         if miss: raise ValueError(f"{name} lacks the columns {miss}")
-    sub = suite_table[suite_table["kind"].isin(list(kinds))]
-    if sub.empty: raise ValueError(f"suite_table has no method of kind {list(kinds)}; it has {sorted(suite_table['kind'].unique())}")
-    best = sub.loc[sub.groupby(["mask", "noise"], sort=False)["acc_after"].idxmax(), ["mask", "noise", "method", "acc_after", "n"]]
-    best = best.rename(columns={"method": "best_method", "acc_after": "best_acc_after", "n": "n_suite"})
-    ceil = ceiling_table.rename(columns={"method": "ceiling", "acc": "ceiling_acc", "acc_ci_low": "ceiling_ci_low",
-                                         "acc_ci_high": "ceiling_ci_high", "n": "n_ceiling"})
-    out = best.merge(ceil[["mask", "noise", "ceiling", "ceiling_acc", "ceiling_ci_low", "ceiling_ci_high", "n_ceiling"]],
-                     on=["mask", "noise"])
-    if out.empty: raise ValueError("suite_table and ceiling_table share no (mask, noise) configuration")
-    out["gap_points"] = 100 * (out["ceiling_acc"] - out["best_acc_after"])
-    out[f"within_{points:g}_points"] = out["gap_points"] <= points
-    return out.reset_index(drop=True)
+    sub = test_table[test_table["kind"].isin(list(kinds))]
+    if sub.empty: raise ValueError(f"test_table has no method of kind {list(kinds)}; it has {sorted(test_table['kind'].unique())}")
+    val = val_table.set_index(["method", "mask", "noise"])["acc_after"]
+    rows = []
+    for _, r in sub.iterrows():
+        key, cfg = (r["method"], r["mask"], r["noise"]), (r["mask"], r["noise"])
+        if cfg not in ref_correct: continue
+        if key not in val.index: raise ValueError(f"val_table has no row for {key}: run the same methods on the validation digits")
+        d = test_diags.get(key, {})
+        if "correct_after" not in d: raise ValueError(f"test_diags has no per-digit correctness for {key}: pass run_suite's diagnostics")
+        c, rc = np.asarray(d["correct_after"], dtype=float), np.asarray(ref_correct[cfg], dtype=float)
+        if len(c) != len(rc): raise ValueError(f"{key}: {len(c)} scored digits, the reference {len(rc)}: score both on the same digits")
+        if abs(float(c.mean()) - float(r["acc_after"])) > 1e-6:
+            raise ValueError(f"{key}: test_diags give accuracy {c.mean():.4f}, test_table {r['acc_after']:.4f}: they are not one run")
+        g, lo, hi = mean_ci(rc - c, conf)
+        rows.append({"mask": r["mask"], "noise": r["noise"], "method": r["method"], "n": len(c), "val_acc": float(val[key]),
+                     "acc": float(c.mean()), "acc_reference": float(rc.mean()), "gap_points": 100 * g,
+                     "gap_ci_low": 100 * lo, "gap_ci_high": 100 * hi, "above_reference": bool(hi < 0)})
+    if not rows: raise ValueError("test_table and ref_correct share no (mask, noise) configuration")
+    out = pd.DataFrame(rows)
+    out["chosen"] = False
+    out.loc[out.groupby(["mask", "noise"], sort=False)["val_acc"].idxmax(), "chosen"] = True   # the first maximum on a tie
+    return out
+
+def reference_summary(gaps: pd.DataFrame, *, points: float = 5.0) -> pd.DataFrame:
+    "Per (mask, noise): the method chosen on validation, its test accuracy and paired gap with the interval, the test-best method, the methods above the reference beyond their interval, and the status (`REFERENCE_STATUS`)."
+    if points < 0: raise ValueError(f"points must be >= 0, got {points}")
+    rows = []
+    for (mk, nz), g in gaps.groupby(["mask", "noise"], sort=False):
+        c, tb = g[g["chosen"]].iloc[0], g.loc[g["acc"].idxmax()]
+        above = g[g["above_reference"]]
+        status = "not evaluable" if len(above) else ("within" if c["gap_ci_high"] <= points else "below")   # the interval clears the target
+        rows.append({"mask": mk, "noise": nz, "chosen_method": c["method"], "val_acc": c["val_acc"], "acc": c["acc"],
+                     "acc_reference": c["acc_reference"], "gap_points": c["gap_points"], "gap_ci_low": c["gap_ci_low"],
+                     "gap_ci_high": c["gap_ci_high"], "n": int(c["n"]), "test_best_method": tb["method"], "test_best_acc": tb["acc"],
+                     "methods_above_reference": "; ".join(f"{a['method']} {a['gap_points']:+.1f} [{a['gap_ci_low']:+.1f}, {a['gap_ci_high']:+.1f}]"
+                                                          for _, a in above.iterrows()),
+                     "status": status, "points": float(points)})
+    return pd.DataFrame(rows)
+
+def reference_goal(summary: pd.DataFrame) -> dict:
+    "The goals row of a `reference_summary`: met only when every configuration is `within`; the evidence names the others."
+    if summary.empty: raise ValueError("summary is empty")
+    points = float(summary["points"].iloc[0])
+    cfg = lambda r: f"{r['mask']} / {r['noise']}"
+    ne, below = summary[summary["status"] == "not evaluable"], summary[summary["status"] == "below"]
+    ok = summary[summary["status"] != "not evaluable"]
+    parts = [f"{int((summary['status'] == 'within').sum())} of {len(summary)} configurations within {points:g} points"]
+    if len(ne): parts.append(f"not evaluable in {len(ne)} (a method above the reference beyond its interval: "
+                             + "; ".join(f"{cfg(r)}: {r['methods_above_reference']}" for _, r in ne.iterrows()) + ")")
+    if len(below): parts.append(f"more than {points:g} points below in {len(below)} (" + ", ".join(cfg(r) for _, r in below.iterrows()) + ")")
+    if len(ok):
+        w = ok.loc[ok["gap_points"].idxmax()]
+        parts.append(f"largest gap among the evaluable {w['gap_points']:.1f} points [{w['gap_ci_low']:.1f}, {w['gap_ci_high']:.1f}] "
+                     f"({cfg(w)}, {w['chosen_method']})")
+    parts.append(f"n = {int(summary['n'].iloc[0])} test digits per configuration")
+    return {"goal": REFERENCE_GOAL.format(points=points), "method": "chosen on validation vs the validated reference",
+            "met": bool((summary["status"] == "within").all()), "evidence": "; ".join(parts)}

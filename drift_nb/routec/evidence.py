@@ -7,6 +7,9 @@ Docs: https://drift-nb.github.io/drift_nb/routec/evidence.html.md"""
 # %% ../../nbs/routec/11_evidence.ipynb #e1708551
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
+
 import pandas as pd
 import torch
 import torch.nn as nn
@@ -19,7 +22,9 @@ from .inpaint import PADDINGS, _bool_mask, _ResBlock, _weight_mask, sample_train
 from .masks import MASK_TYPES, NOISE_TYPES, apply_noise, occlude
 
 # %% auto #0
-__all__ = ['EVIDENCE_REWRITE', 'EvidenceNet', 'corrupt_batch', 'train_evidence_net', 'evidence_inpaint', 'evidence_solver']
+__all__ = ['EVIDENCE_REWRITE', 'COMPOSITE_DRAWS', 'EvidenceNet', 'corrupt_batch', 'corrupted_batch_codes', 'code_bce',
+           'train_evidence_net', 'evidence_inpaint', 'evidence_solver', 'EvidenceComposite', 'train_composite',
+           'CompositeSolver', 'composite_codes', 'composite_solver']
 
 # %% ../../nbs/routec/11_evidence.ipynb #cf3ba124
 EVIDENCE_REWRITE = ("unknown", "all")
@@ -57,6 +62,19 @@ def corrupt_batch(x: torch.Tensor, mask_types=MASK_TYPES, noises=NOISE_TYPES, ge
     return occlude(xn, pm), pm, bm.to(x.device)
 
 # %% ../../nbs/routec/11_evidence.ipynb #4e19ee87
+def corrupted_batch_codes(ae, x: torch.Tensor, idx: torch.Tensor, mask_types, noises, draw_seed: int, policy: str = "any"):
+    "Codes and bit mask of the digits `x[idx]` corrupted by `corrupt_batch` from the generator seeded `draw_seed`, on `ae`'s device."
+    dev = next(ae.parameters()).device
+    x_obs, _, bm = corrupt_batch(x[idx], mask_types, noises, torch.Generator().manual_seed(int(draw_seed)), policy)
+    with torch.no_grad(): z_obs = ae.encode(x_obs.to(dev))
+    return z_obs, bm.to(dev)
+
+def code_bce(logits: torch.Tensor, z_clean: torch.Tensor, bit_mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    "Bit-wise cross-entropy of `logits` against the clean codes, averaged over the unknown and over the observed positions: (l_unknown, l_observed)."
+    bce = F.binary_cross_entropy_with_logits(logits, z_clean, reduction="none").mean(1)
+    mu = bit_mask.to(bce.dtype)                                   # the soft policy weighs a position by its hidden fraction
+    return (bce * mu).sum() / mu.sum().clamp(min=1), (bce * (1 - mu)).sum() / (1 - mu).sum().clamp(min=1)
+
 def train_evidence_net(ae, x_train: torch.Tensor, *, steps: int, batch_size: int = 128, mask_types=MASK_TYPES,
                        noises=NOISE_TYPES, hidden: int = 64, n_blocks: int = 3, padding: str = "zeros",
                        observed_weight: float = 1.0, lr: float = 2e-3, seed: int = 0, policy: str = "any",
@@ -77,14 +95,8 @@ def train_evidence_net(ae, x_train: torch.Tensor, *, steps: int, batch_size: int
     n = len(x_cpu)
     def loss_fn(net, step):
         idx = batch_indices(n, batch_size, step, seed)
-        g = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(step))
-        x_obs, _, bm = corrupt_batch(x_cpu[idx], mask_types, noises, g, policy)
-        bm = bm.to(dev)
-        with torch.no_grad(): z_obs = ae.encode(x_obs.to(dev))
-        bce = F.binary_cross_entropy_with_logits(net(z_obs, bm), z_clean[idx.to(dev)], reduction="none").mean(1)
-        mu = bm.to(bce.dtype)
-        l_unk = (bce * mu).sum() / mu.sum().clamp(min=1)
-        l_obs = (bce * (1 - mu)).sum() / (1 - mu).sum().clamp(min=1)
+        z_obs, bm = corrupted_batch_codes(ae, x_cpu, idx, mask_types, noises, int(seed) * 1_000_003 + int(step), policy)
+        l_unk, l_obs = code_bce(net(z_obs, bm), z_clean[idx.to(dev)], bm)
         return l_unk + observed_weight * l_obs, {"bce_unknown": l_unk.detach(), "bce_observed": l_obs.detach()}
     cfg = {"routec": "evidence", "steps": int(steps), "batch_size": batch_size, "mask_types": list(mask_types),
            "noises": list(noises), "hidden": hidden, "n_blocks": n_blocks, "padding": padding,
@@ -108,3 +120,93 @@ def evidence_solver(name: str, net: EvidenceNet, rewrite: str = "unknown") -> So
     check_choice("rewrite", rewrite, EVIDENCE_REWRITE)
     return Solver(name, lambda z, m, x, o, g: (evidence_inpaint(net, z, m, rewrite), {}), count_params(net), "amortized",
                   rewrites_observed=rewrite == "all")
+
+# %% ../../nbs/routec/11_evidence.ipynb #43a2f4ea
+COMPOSITE_DRAWS = 500_000     # offset of the composite's corruption stream: never an EvidenceNet training draw
+
+class EvidenceComposite(nn.Module):
+    "An `EvidenceNet` then a classifier on its hard bits: class logits `classifier(1[inpainter(z, m) > 0])`, straight-through in training."
+    def __init__(self, inpainter: EvidenceNet, classifier: nn.Module):
+        super().__init__()
+        self.inpainter, self.classifier = inpainter, classifier
+
+    def code_logits(self, z: torch.Tensor, bit_mask: torch.Tensor) -> torch.Tensor:
+        "The inpainter's per-bit logits `(B, k, H, W)` at every position."
+        return self.inpainter(z, _weight_mask(bit_mask, z))
+
+    @staticmethod
+    def hard_codes(logits: torch.Tensor) -> torch.Tensor:
+        "1[logits > 0] in value; the gradient of sigmoid(logits) (straight-through); `p - p.detach()` is exactly 0, so the value is exactly the bits."
+        p = torch.sigmoid(logits)
+        return (logits > 0).to(p.dtype) + (p - p.detach())
+
+    def codes(self, z: torch.Tensor, bit_mask: torch.Tensor) -> torch.Tensor:
+        "The composite's codes: hard bits at every position."
+        return self.hard_codes(self.code_logits(z, bit_mask))
+
+    def forward(self, z: torch.Tensor, bit_mask: torch.Tensor) -> torch.Tensor:
+        "Class logits `(B, n_classes)` of corrupted codes `z` with their unknown-token mask."
+        return self.classifier(self.codes(z, bit_mask))
+
+# %% ../../nbs/routec/11_evidence.ipynb #d37eaad8
+def train_composite(comp: EvidenceComposite, ae, x_train: torch.Tensor, y_train: torch.Tensor, *, steps: int,
+                    batch_size: int = 128, mask_types=MASK_TYPES, noises=NOISE_TYPES, inpaint_weight: float = 1.0,
+                    observed_weight: float = 1.0, lr: float = 1e-3, seed: int = 0, policy: str = "any", snapshots=(),
+                    progress: bool = False):
+    """Fine-tune a copy of `comp` end to end on CE + `inpaint_weight` x code BCE, fresh corruptions of `x_train` every step;
+    -> (composite in eval mode, history, {step: state_dict} at each step listed in `snapshots`)."""
+    if steps is None or int(steps) < 1: raise ValueError(f"steps must be a positive int, got {steps}")
+    if inpaint_weight < 0 or observed_weight < 0:
+        raise ValueError(f"inpaint_weight and observed_weight must be >= 0, got {inpaint_weight} and {observed_weight}")
+    if not isinstance(comp, EvidenceComposite): raise TypeError(f"comp must be an EvidenceComposite, got {type(comp).__name__}")
+    if len(x_train) != len(y_train): raise ValueError(f"x_train holds {len(x_train)} images but y_train {len(y_train)} labels")
+    for t in mask_types: check_choice("mask type", t, MASK_TYPES)
+    for t in noises: check_choice("noise type", t, NOISE_TYPES)
+    bad = sorted(set(int(s) for s in snapshots) - set(range(1, int(steps) + 1)))
+    if bad: raise ValueError(f"snapshots must be steps in 1..{int(steps)}, got {bad}")
+    dev = next(ae.parameters()).device
+    ae.eval()
+    comp = copy.deepcopy(comp).to(dev).requires_grad_(True)       # the starting models stay as they are
+    opt = torch.optim.Adam(comp.parameters(), lr=lr)
+    x_cpu, y = x_train.detach().cpu(), y_train.to(dev).long()
+    with torch.no_grad():
+        z_clean = torch.cat([ae.encode(c.to(dev)) for c in x_cpu.split(1024)])
+    n = len(x_cpu)
+    def loss_fn(m, step):
+        idx = batch_indices(n, batch_size, step, seed)
+        z_obs, bm = corrupted_batch_codes(ae, x_cpu, idx, mask_types, noises,
+                                          int(seed) * 1_000_003 + COMPOSITE_DRAWS + int(step), policy)
+        logits = m.code_logits(z_obs, bm)
+        out, yb = m.classifier(m.hard_codes(logits)), y[idx.to(dev)]
+        ce = F.cross_entropy(out, yb)
+        l_unk, l_obs = code_bce(logits, z_clean[idx.to(dev)], bm)
+        return ce + inpaint_weight * (l_unk + observed_weight * l_obs), {
+            "ce": ce.detach(), "acc": (out.argmax(1) == yb).float().mean(), "bce_unknown": l_unk.detach(), "bce_observed": l_obs.detach()}
+    snaps, want = {}, {int(s) for s in snapshots}
+    def keep(m, step):
+        if step + 1 in want: snaps[step + 1] = {k: v.detach().clone() for k, v in m.state_dict().items()}
+    cfg = {"routec": "evidence_composite", "steps": int(steps), "batch_size": batch_size, "mask_types": list(mask_types),
+           "noises": list(noises), "inpaint_weight": inpaint_weight, "observed_weight": observed_weight, "lr": lr,
+           "seed": seed, "policy": policy}
+    hist = fit(comp, opt, loss_fn, int(steps), config=cfg, grad_clip=1.0, after_step=keep, desc="composite", progress=progress)
+    return comp.eval().requires_grad_(False), pd.DataFrame(hist), snaps
+
+# %% ../../nbs/routec/11_evidence.ipynb #e41fc739
+@dataclass
+class CompositeSolver(Solver):
+    "A `Solver` whose codes are read by its own classifier: `run_suite` scores its `acc_after` with `classifier`, not the pipeline's."
+    classifier: nn.Module | None = None
+
+@torch.no_grad()
+def composite_codes(comp: EvidenceComposite, z: torch.Tensor, bit_mask: torch.Tensor) -> torch.Tensor:
+    "The composite's hard codes at every position (one pass, eval mode)."
+    was = comp.training; comp.eval()
+    out = (comp.code_logits(z, bit_mask) > 0).to(z.dtype)
+    comp.train(was)
+    return out
+
+def composite_solver(name: str, comp: EvidenceComposite) -> CompositeSolver:
+    "An `EvidenceComposite` as a benchmark solver (kind `amortized`, rewrites every position) carrying its own classifier."
+    if not isinstance(comp, EvidenceComposite): raise TypeError(f"comp must be an EvidenceComposite, got {type(comp).__name__}")
+    return CompositeSolver(name, lambda z, m, x, o, g: (composite_codes(comp, z, m), {}), count_params(comp), "amortized",
+                           rewrites_observed=True, classifier=comp.classifier)

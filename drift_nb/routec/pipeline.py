@@ -18,6 +18,7 @@ from ..core import check_choice, config_hash, get_device, seed_everything
 from .autoencoder import bit_usage, reconstruction_metrics, train_autoencoder, train_classifier
 from .benchmark import Solver, count_params
 from .energies import OBS_KINDS, CombinedEnergy, DRoPEEnergy, ObservationEnergy, ObservedTokenPrior, train_local_predictor
+from .evidence import EvidenceComposite, train_composite, train_evidence_net
 from .inpaint import InpaintNet, InpaintTrainer, amortized_inpaint, iterative_inpaint
 from .mcmc import block_gibbs
 from .routing import train_learned_gate
@@ -50,6 +51,11 @@ class RouteCConfig:
     beta_obs: float = 0.1
     gamma_cls: float = 0.5
     inpaint_masks: tuple = ("random",)
+    evidence_steps: int = 800         # the EvidenceNet (the evaluation suite's `extra_steps`)
+    evidence_lr: float = 2e-3
+    e2e_steps: int = 400              # EvidenceNet + classifier fine-tuned end to end, starting from the two trained models
+    e2e_lr: float = 1e-3
+    e2e_inpaint_weight: float = 1.0   # λ of the inpainting (code BCE) term of the end-to-end loss
     n_sweeps: int = 30
     gibbs_rows_per_call: int | None = None   # digits scored per call (None: block_gibbs's default, 4 on CPU)
     gibbs_threads: int = 1                 # Python threads sharing a position's digits (CPU)
@@ -61,7 +67,7 @@ class RouteCConfig:
         "A copy with every `*_steps` multiplied by `scale` (at least 2 steps each)."
         if scale <= 0: raise ValueError(f"train_scale must be > 0, got {scale}")
         steps = {f: max(2, int(round(getattr(self, f) * scale))) for f in
-                 ("ae_steps", "cls_steps", "local_steps", "gate_steps", "inpaint_steps")}
+                 ("ae_steps", "cls_steps", "local_steps", "gate_steps", "inpaint_steps", "evidence_steps", "e2e_steps")}
         return replace(self, **steps)
 
 @dataclass
@@ -86,8 +92,11 @@ def _frozen(model_hist):
 
 def train_routec(x_train: torch.Tensor, y_train: torch.Tensor, cfg: RouteCConfig | None = None, *,
                  x_test: torch.Tensor | None = None, y_test: torch.Tensor | None = None,
-                 device: str = "auto", progress: bool = True, cache: ModelCache | bool | None = None) -> RouteCModels:
-    "Train the autoencoder, classifier, local predictor, learned gate and both inpainting nets, in that order (each loaded from `cache` when it holds it)."
+                 device: str = "auto", progress: bool = True, cache: ModelCache | bool | None = None,
+                 evidence: bool = False) -> RouteCModels:
+    """Train the autoencoder, classifier, local predictor, learned gate and both inpainting nets, in that order (each loaded
+    from `cache` when it holds it); with `evidence`, then the EvidenceNet and its end-to-end composite with the classifier
+    (`nets["evidence"]`, `nets["evidence_e2e"]`)."""
     cfg = cfg or RouteCConfig()
     dev = get_device(device)
     mc = as_cache(cache)
@@ -136,6 +145,18 @@ def train_routec(x_train: torch.Tensor, y_train: torch.Tensor, cfg: RouteCConfig
         nets[name] = stage(name, {"alpha_core": a, "beta_obs": b, "gamma_cls": g, "hidden": cfg.inpaint_hidden,
                                   "obs_sigma": cfg.obs_sigma, "masks": list(cfg.inpaint_masks), "steps": cfg.inpaint_steps,
                                   "batch_size": cfg.batch_size}, train_net, [InpaintTrainer])
+    if evidence:
+        ev = stage("evidence", {"hidden": cfg.inpaint_hidden, "steps": cfg.evidence_steps, "batch_size": cfg.batch_size,
+                                "lr": cfg.evidence_lr},
+                   lambda: train_evidence_net(ae, xtr, steps=cfg.evidence_steps, batch_size=cfg.batch_size, hidden=cfg.inpaint_hidden,
+                                              lr=cfg.evidence_lr, seed=cfg.seed, progress=progress), [train_evidence_net])
+        nets["evidence"] = ev
+        nets["evidence_e2e"] = stage(
+            "evidence_e2e", {"steps": cfg.e2e_steps, "batch_size": cfg.batch_size, "lr": cfg.e2e_lr,
+                             "inpaint_weight": cfg.e2e_inpaint_weight},
+            lambda: train_composite(EvidenceComposite(ev, clf), ae, xtr, ytr, steps=cfg.e2e_steps, batch_size=cfg.batch_size,
+                                    lr=cfg.e2e_lr, inpaint_weight=cfg.e2e_inpaint_weight, seed=cfg.seed, progress=progress)[:2],
+            [train_composite])
     timings = pd.DataFrame([{"model": m, "steps": len(hist[m]), "train_seconds": s} for m, s in times.items()])
     quality = None
     if x_test is not None:

@@ -21,12 +21,13 @@ from .masks import make_pixel_mask, occlude, pixel_to_bit_mask, unknown_tokens
 from ..core import check_choice
 
 # %% auto #0
-__all__ = ['GRID', 'TEMP_SCHEDULES', 'CANDIDATE_MODES', 'OFFSET_SHAPES', 'CORRUPT_MODES', 'ROPE_FORMS', 'tokens', 'untokens',
-           'soft_xor', 'temperature_schedule', 'LearnedHammingGate', 'torus_offsets', 'fixed_offset_candidates',
-           'pairwise_weighted_hamming', 'topk_candidates', 'candidates_to_adjacency', 'candidate_recall',
-           'LSHCandidateGenerator', 'weighted_softmin', 'LearnedDRoPEEnergy', 'CombinedEnergyLearned', 'corrupt_tokens',
-           'gated_aggregate', 'train_learned_gate', 'code_view', 'view_pair_gates', 'gate_consistency_loss',
-           'gate_agreement', 'occlusion_views', 'image_gate_agreement']
+__all__ = ['GRID', 'TEMP_SCHEDULES', 'CANDIDATE_MODES', 'OFFSET_SHAPES', 'CORRUPT_MODES', 'ROPE_FORMS', 'CONSISTENCY_KINDS',
+           'GATE_GOAL', 'tokens', 'untokens', 'soft_xor', 'temperature_schedule', 'LearnedHammingGate', 'torus_offsets',
+           'fixed_offset_candidates', 'pairwise_weighted_hamming', 'topk_candidates', 'candidates_to_adjacency',
+           'candidate_recall', 'LSHCandidateGenerator', 'weighted_softmin', 'LearnedDRoPEEnergy',
+           'CombinedEnergyLearned', 'corrupt_tokens', 'gated_aggregate', 'train_learned_gate', 'code_view',
+           'cohen_kappa', 'view_pair_gates', 'gate_consistency_loss', 'gate_agreement', 'occlusion_views',
+           'image_view_fn', 'image_gate_agreement', 'gate_difference', 'gate_goal']
 
 # %% ../../nbs/routec/04_routing.ipynb #668611bd
 GRID = 7
@@ -397,16 +398,23 @@ def train_learned_gate(z_train: torch.Tensor, *, steps: int, margin: float = 1.0
                        corrupt_fn: Callable | None = None, energy: nn.Module | None = None, batch_size: int = 64,
                        lr: float = 5e-2, seed: int = 0, anneal: bool = True, task_on: str = "corrupt",
                        progress: bool = False, consistency_weight: float = 0.0, view_fn: Callable | None = None,
-                       **fit_kwargs):
+                       consistency_kind: str = "kappa", open_target: float | None = None, open_weight: float = 0.0,
+                       open_tol: float = 0.01, **fit_kwargs):
     "Train the gate of `energy` (default: a fresh `LearnedDRoPEEnergy`) with the contrastive margin loss (+ L1, + task CE, + view consistency); -> (energy, history DataFrame)."
     check_choice("task_on", task_on, ("corrupt", "clean"))
     if consistency_weight < 0: raise ValueError(f"consistency_weight must be >= 0, got {consistency_weight}")
+    if consistency_weight > 0:
+        if view_fn is None:
+            raise ValueError("consistency_weight > 0 needs view_fn(z, generator, idx) -> (z1, z2, visible1, visible2), "
+                             "e.g. image_view_fn(autoencoder, x_train) with x_train aligned with z_train")
+        check_choice("consistency kind", consistency_kind, CONSISTENCY_KINDS)
+        if open_weight < 0 or (open_weight > 0 and (open_target is None or not 0 <= open_target <= 1)):
+            raise ValueError(f"open_weight must be >= 0, and > 0 needs an open_target in [0, 1]; got {open_weight!r}, {open_target!r}")
     if lambda_task > 0 and (classifier is None or y is None):
         raise ValueError("lambda_task > 0 needs a classifier and labels y")
     energy = energy if energy is not None else LearnedDRoPEEnergy(k=z_train.shape[1]).to(z_train.device)
     rope = _rope_of(energy); gate = rope.gate
     corrupt_fn = corrupt_fn or (lambda z, g: corrupt_tokens(z, 0.25, "random", g)[0])
-    view_fn = view_fn or (lambda z, g: code_view(z, 0.25, 0.05, g))
     if classifier is not None:
         classifier.eval()
         for p in classifier.parameters(): p.requires_grad_(False)
@@ -433,15 +441,19 @@ def train_learned_gate(z_train: torch.Tensor, *, steps: int, margin: float = 1.0
             loss = loss + lambda_task * task; logs["task"] = task.detach()
         if consistency_weight > 0:                  # own generator stream: the batches and negatives stay those of the plain run
             gv = torch.Generator().manual_seed(int(seed) * 1_000_003 + int(step) + 2 ** 32)
-            (z1, v1), (z2, v2) = view_fn(zb, gv), view_fn(zb, gv)
-            cons = gate_consistency_loss(gate, z1, z2, v1, v2, rope.cand_idx)
+            z1, z2, v1, v2 = view_fn(zb, gv, idx)
+            cons = gate_consistency_loss(gate, z1, z2, v1, v2, rope.cand_idx, consistency_kind, open_target, open_weight, open_tol)
             loss = loss + consistency_weight * cons; logs["consistency"] = cons.detach()
+            a = gate_agreement(gate, z1, z2, v1, v2, rope.cand_idx)
+            logs["view_kappa"], logs["view_open"] = a["kappa"], a["open_frac"]
         return loss, logs
 
     opt = torch.optim.Adam(gate.parameters(), lr=lr)
     config = {"routec": "learned_gate", "steps": steps, "margin": margin, "delta_l1": delta_l1, "lambda_task": lambda_task,
               "batch_size": batch_size, "lr": lr, "seed": seed, "anneal": anneal, "task_on": task_on, "n": n}
-    if consistency_weight > 0: config["consistency_weight"] = consistency_weight   # absent at 0: older runs' config hash is unchanged
+    if consistency_weight > 0:      # absent at 0: older runs' config hash is unchanged
+        config.update(consistency_weight=consistency_weight, consistency_kind=consistency_kind, open_target=open_target,
+                      open_weight=open_weight, open_tol=open_tol)
     try:
         hist = fit(energy, opt, loss_fn, steps, config=config, desc="learned gate", progress=progress, **fit_kwargs)
     finally:
@@ -450,7 +462,7 @@ def train_learned_gate(z_train: torch.Tensor, *, steps: int, margin: float = 1.0
 
 # %% ../../nbs/routec/04_routing.ipynb #112e914c
 def code_view(z: torch.Tensor, hide_frac: float = 0.25, flip_p=0.05, generator: torch.Generator | None = None):
-    "One occlusion view of codes `(B,k,H,W)`: a random `hide_frac` of tokens hidden (random tokens), visible bits flipped with prob. `flip_p` (scalar or `(k,)`); -> (z_view, visible (B,H,W))."
+    "One code-level view of codes `(B,k,H,W)` (a stand-in for checks): a random `hide_frac` of tokens hidden (random tokens), visible bits flipped with prob. `flip_p` (scalar or `(k,)`); -> (z_view, visible (B,H,W))."
     p = torch.as_tensor(flip_p, dtype=torch.float32).detach().cpu()
     if p.dim() > 1 or (p.dim() == 1 and p.shape != (z.shape[1],)) or (p < 0).any() or (p > 1).any():
         raise ValueError(f"flip_p must be a probability or a ({z.shape[1]},) vector of them, got {flip_p!r}")
@@ -458,15 +470,24 @@ def code_view(z: torch.Tensor, hide_frac: float = 0.25, flip_p=0.05, generator: 
     flips = (torch.rand(z.shape, generator=generator) < p.view(-1, 1, 1)).to(z.device) & ~hidden.unsqueeze(1)
     return soft_xor(zc, flips.to(z.dtype)), ~hidden
 
+def cohen_kappa(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-9) -> torch.Tensor:
+    "Cohen's kappa (p_o - p_e) / (1 - p_e) of two raters' open/closed decisions on the same items; values in [0, 1] are read as probabilities of 'open' (differentiable); 0 when chance agreement p_e is 1."
+    if a.shape != b.shape: raise ValueError(f"the two raters must have the same shape, got {tuple(a.shape)} and {tuple(b.shape)}")
+    if a.numel() == 0: return torch.tensor(float("nan"))
+    a, b = a.float(), b.float()
+    p_o = (a * b + (1 - a) * (1 - b)).mean()
+    p1, p2 = a.mean(), b.mean()
+    p_e = p1 * p2 + (1 - p1) * (1 - p2)
+    return torch.where(1 - p_e > eps, (p_o - p_e) / (1 - p_e).clamp(min=eps), torch.zeros_like(p_o))
+
 def _gate_and_candidates(gate_or_energy, cand_idx):
     if isinstance(gate_or_energy, LearnedHammingGate):
         return gate_or_energy, cand_idx if cand_idx is not None else fixed_offset_candidates((1, 2))
     rope = _rope_of(gate_or_energy)
     return rope.gate, cand_idx if cand_idx is not None else rope.cand_idx
 
-def view_pair_gates(gate_or_energy, z1: torch.Tensor, z2: torch.Tensor, visible1: torch.Tensor, visible2: torch.Tensor,
-                    cand_idx: torch.Tensor | None = None, hard: bool = False):
-    "Gates `(B, N, C)` of two views on the candidate pairs (j, cand_idx[j, c]) and the mask of pairs with both ends visible in both views."
+def _view_pair_distances(gate_or_energy, z1, z2, visible1, visible2, cand_idx):
+    "The gate, the weighted distances `(B, N, C)` of both views on the candidate pairs, and the mask of pairs visible in both."
     if z1.shape != z2.shape: raise ValueError(f"views must have the same shape, got {tuple(z1.shape)} and {tuple(z2.shape)}")
     B, _, H, W = z1.shape
     for v in (visible1, visible2):
@@ -474,25 +495,45 @@ def view_pair_gates(gate_or_energy, z1: torch.Tensor, z2: torch.Tensor, visible1
     gate, cand = _gate_and_candidates(gate_or_energy, cand_idx)
     cand = cand.to(z1.device)
     t1, t2 = tokens(z1), tokens(z2)
-    g1, g2 = gate(t1[:, cand], t1.unsqueeze(2), hard=hard), gate(t2[:, cand], t2.unsqueeze(2), hard=hard)
+    d1, d2 = gate.weighted_hamming(t1[:, cand], t1.unsqueeze(2)), gate.weighted_hamming(t2[:, cand], t2.unsqueeze(2))
     shared = (visible1 & visible2).flatten(1).to(z1.device)                  # (B, N)
-    return g1, g2, shared.unsqueeze(2) & shared[:, cand]
+    return gate, d1, d2, shared.unsqueeze(2) & shared[:, cand]
 
-def gate_consistency_loss(gate_or_energy, z1, z2, visible1, visible2, cand_idx=None) -> torch.Tensor:
-    "Mean squared difference of the soft gates of two views over the pairs visible in both (0 if there are none)."
-    g1, g2, m = view_pair_gates(gate_or_energy, z1, z2, visible1, visible2, cand_idx)
-    m = m.to(g1.dtype)
-    return ((g1 - g2) ** 2 * m).sum() / m.sum().clamp(min=1)
+def view_pair_gates(gate_or_energy, z1: torch.Tensor, z2: torch.Tensor, visible1: torch.Tensor, visible2: torch.Tensor,
+                    cand_idx: torch.Tensor | None = None, hard: bool = False):
+    "Gates `(B, N, C)` of two views on the candidate pairs (j, cand_idx[j, c]) and the mask of pairs with both ends visible in both views."
+    gate, d1, d2, m = _view_pair_distances(gate_or_energy, z1, z2, visible1, visible2, cand_idx)
+    return gate.gate_from_distance(d1, hard), gate.gate_from_distance(d2, hard), m
+
+CONSISTENCY_KINDS = ("kappa", "mse")
+
+def gate_consistency_loss(gate_or_energy, z1, z2, visible1, visible2, cand_idx=None, kind: str = "kappa",
+                          open_target: float | None = None, open_weight: float = 0.0, open_tol: float = 0.01) -> torch.Tensor:
+    "Disagreement of two views' soft gates on the pairs visible in both: `1 - kappa` (chance-corrected) or the mean squared difference (`mse`), plus `open_weight * relu(|open - open_target| - open_tol)^2` on the open fraction at the final temperature; 0 without shared pairs."
+    check_choice("consistency kind", kind, CONSISTENCY_KINDS)
+    if open_weight < 0: raise ValueError(f"open_weight must be >= 0, got {open_weight}")
+    if open_weight > 0 and (open_target is None or not 0 <= open_target <= 1):
+        raise ValueError(f"open_weight > 0 needs an open_target in [0, 1], got {open_target!r}")
+    gate, d1, d2, m = _view_pair_distances(gate_or_energy, z1, z2, visible1, visible2, cand_idx)
+    if not bool(m.any()): return (d1.sum() + gate.tau) * 0.0                  # keeps the graph (a zero gradient)
+    g1, g2 = gate.gate_from_distance(d1)[m], gate.gate_from_distance(d2)[m]
+    loss = 1 - cohen_kappa(g1, g2) if kind == "kappa" else ((g1 - g2) ** 2).mean()
+    if open_weight > 0:                 # the gate as the hard test-time gate will see it: the end of the annealing
+        ends = [torch.sigmoid((gate.tau - d[m]) / gate.t_end).mean() for d in (d1, d2)]
+        loss = loss + open_weight * F.relu(((ends[0] + ends[1]) / 2 - open_target).abs() - open_tol) ** 2
+    return loss
 
 def gate_agreement(gate_or_energy, z1, z2, visible1, visible2, cand_idx=None) -> dict:
-    "Gate agreement of two views on shared visible pairs: n_pairs, hard_agreement (equal hard gates), soft_abs_diff (mean |g1-g2|), open_frac (open hard gates)."
+    "Agreement of two views' gates on shared visible pairs: n_pairs, hard_agreement, kappa (Cohen's, of the hard gates), chance_agreement (p_e), open_frac (open hard gates), soft_abs_diff (mean |g1-g2|)."
     with torch.no_grad():
         g1, g2, m = view_pair_gates(gate_or_energy, z1, z2, visible1, visible2, cand_idx)
         h1, h2, _ = view_pair_gates(gate_or_energy, z1, z2, visible1, visible2, cand_idx, hard=True)
     n = int(m.sum())
-    if n == 0: return {"n_pairs": 0, "hard_agreement": float("nan"), "soft_abs_diff": float("nan"), "open_frac": float("nan")}
-    return {"n_pairs": n, "hard_agreement": float((h1 == h2)[m].float().mean()), "soft_abs_diff": float((g1 - g2).abs()[m].mean()),
-            "open_frac": float(((h1 + h2) / 2)[m].mean())}
+    if n == 0: return {"n_pairs": 0, **{k: float("nan") for k in ("hard_agreement", "kappa", "chance_agreement", "open_frac", "soft_abs_diff")}}
+    p1, p2 = float(h1[m].mean()), float(h2[m].mean())
+    return {"n_pairs": n, "hard_agreement": float((h1 == h2)[m].float().mean()), "kappa": float(cohen_kappa(h1[m], h2[m])),
+            "chance_agreement": p1 * p2 + (1 - p1) * (1 - p2), "open_frac": (p1 + p2) / 2,
+            "soft_abs_diff": float((g1 - g2).abs()[m].mean())}
 
 def occlusion_views(autoencoder, x: torch.Tensor, mask_type="random", generator: torch.Generator | None = None, policy: str = "any"):
     "Two pixel-occlusion views of images `(n,1,28,28)`: independent masks (`mask_type` or a pair of types), occluded and encoded; -> (z1, z2, visible1, visible2)."
@@ -502,7 +543,50 @@ def occlusion_views(autoencoder, x: torch.Tensor, mask_type="random", generator:
     with torch.no_grad(): z1, z2 = (autoencoder.encode(occlude(x, pm)) for pm in pms)
     return z1, z2, ~unknown_tokens(pixel_to_bit_mask(pms[0], policy)), ~unknown_tokens(pixel_to_bit_mask(pms[1], policy))
 
+def image_view_fn(autoencoder, x: torch.Tensor, mask_type="random", policy: str = "any") -> Callable:
+    "A `view_fn` for `train_learned_gate`: the batch's digits `x[idx]` (x aligned with the training codes) under two independent occlusions, encoded (`occlusion_views`)."
+    def view_fn(z, generator, idx):
+        if len(idx) != z.shape[0]: raise ValueError(f"idx has {len(idx)} rows for a batch of {z.shape[0]} codes")
+        z1, z2, v1, v2 = occlusion_views(autoencoder, x[idx.to(x.device)], mask_type, generator, policy)
+        return z1.to(z.device), z2.to(z.device), v1.to(z.device), v2.to(z.device)
+    return view_fn
+
 def image_gate_agreement(gate_or_energy, autoencoder, x: torch.Tensor, mask_type="random", generator: torch.Generator | None = None,
                          policy: str = "any", cand_idx=None) -> dict:
     "`gate_agreement` of the codes of two pixel-occlusion views of real images (see `occlusion_views`)."
     return gate_agreement(gate_or_energy, *occlusion_views(autoencoder, x, mask_type, generator, policy), cand_idx)
+
+def _digit_kappa_open(h1, h2, m, idx):
+    "κ and open fraction of the hard gates `h1`, `h2` `(B, N, C)` on the shared pairs `m` of digits `idx`."
+    a, b, s = h1[idx], h2[idx], m[idx]
+    return cohen_kappa(a[s], b[s]), (a[s].float().mean() + b[s].float().mean()) / 2
+
+def gate_difference(gate_a, gate_b, autoencoder, x: torch.Tensor, mask_type="random", generator: torch.Generator | None = None,
+                    policy: str = "any", cand_idx=None, n_boot: int = 2000, conf: float = 0.95, boot_seed: int = 0) -> dict:
+    "κ and open fraction of `gate_b` minus `gate_a` on the same two occlusion views of the digits `x`, with percentile intervals from a paired bootstrap over digits (`n_boot` resamples)."
+    if n_boot < 100: raise ValueError(f"n_boot must be >= 100 for a {conf:.0%} interval, got {n_boot}")
+    views = occlusion_views(autoencoder, x, mask_type, generator, policy)
+    with torch.no_grad():
+        ha = view_pair_gates(gate_a, *views, cand_idx if cand_idx is not None else None, hard=True)
+        hb = view_pair_gates(gate_b, *views, cand_idx if cand_idx is not None else None, hard=True)
+    B = ha[0].shape[0]
+    def diff(idx):
+        (ka, oa), (kb, ob) = _digit_kappa_open(*ha, idx), _digit_kappa_open(*hb, idx)
+        return float(kb - ka), float(ob - oa)
+    g = torch.Generator().manual_seed(int(boot_seed))
+    d_k, d_o = diff(torch.arange(B))
+    boots = torch.tensor([diff(torch.randint(0, B, (B,), generator=g)) for _ in range(n_boot)])
+    q = torch.tensor([(1 - conf) / 2, (1 + conf) / 2], dtype=boots.dtype)
+    (k_lo, k_hi), (o_lo, o_hi) = torch.quantile(boots[:, 0], q).tolist(), torch.quantile(boots[:, 1], q).tolist()
+    return {"n_digits": B, "kappa_diff": d_k, "kappa_diff_low": k_lo, "kappa_diff_high": k_hi,
+            "open_diff": d_o, "open_diff_low": o_lo, "open_diff_high": o_hi, "n_boot": n_boot}
+
+GATE_GOAL = "consistency-trained gate: κ above the untrained gate's (95% interval) at an open fraction within {points:g} points of it (95% interval)"
+
+def gate_goal(d: dict, points: float = 2.0) -> dict:
+    "The goals row of a `gate_difference`: met only when the κ difference's interval lies above 0 and the open-fraction difference's interval lies within ±`points` points."
+    met = d["kappa_diff_low"] > 0 and -points / 100 <= d["open_diff_low"] and d["open_diff_high"] <= points / 100
+    ev = (f"κ {d['kappa_diff']:+.3f} [{d['kappa_diff_low']:+.3f}, {d['kappa_diff_high']:+.3f}], open fraction "
+          f"{100 * d['open_diff']:+.1f} points [{100 * d['open_diff_low']:+.1f}, {100 * d['open_diff_high']:+.1f}] "
+          f"(paired bootstrap over {d['n_digits']} digits, {d['n_boot']} resamples)")
+    return {"goal": GATE_GOAL.format(points=points), "method": "κ + open-fraction hold vs the pipeline gate", "met": bool(met), "evidence": ev}

@@ -1,4 +1,4 @@
-"""The pipeline's six trained models (autoencoder, classifier, local predictor, learned gate, both InpaintNets) for training seeds 0, 1 and 2, as named specs that `drift-nb train` trains and `train_routec` loads from `models/`.
+"""The pipeline's six trained models (autoencoder, classifier, local predictor, learned gate, both InpaintNets), the EvidenceNet and its end-to-end composite with the classifier, for training seeds 0, 1 and 2, as named specs that `drift-nb train` trains and `train_routec` loads from `models/`.
 
 Docs: https://drift-nb.github.io/drift_nb/routec/specs.html.md"""
 
@@ -16,18 +16,22 @@ from ..data import load_mnist
 from ..training import ModelSpec, get_model, register
 from .autoencoder import BinaryAutoencoder, LogOddsClassifier, train_autoencoder, train_classifier
 from .energies import LocalBitPredictor, train_local_predictor
+from .evidence import EvidenceComposite, EvidenceNet, train_composite, train_evidence_net
 from .inpaint import InpaintNet, InpaintTrainer
+from .masks import MASK_TYPES, NOISE_TYPES
 from .routing import LearnedDRoPEEnergy, train_learned_gate
 
 # %% auto #0
 __all__ = ['ROUTEC_MODELS', 'ROUTEC_SEEDS', 'spec_name', 'stage_config', 'stage_model']
 
 # %% ../../nbs/routec/15_specs.ipynb #4904442f
-ROUTEC_MODELS = ("autoencoder", "classifier", "local_predictor", "learned_gate", "amortized", "amortized_maskonly")
+ROUTEC_MODELS = ("autoencoder", "classifier", "local_predictor", "learned_gate", "amortized", "amortized_maskonly", "evidence",
+                 "evidence_e2e")
 ROUTEC_SEEDS = (0, 1, 2)          # the training seeds routec_seeds evaluates
 _DEPS = {"autoencoder": (), "classifier": ("autoencoder",), "local_predictor": ("autoencoder",),
          "learned_gate": ("autoencoder",), "amortized": ("autoencoder", "classifier", "local_predictor"),
-         "amortized_maskonly": ("autoencoder",)}
+         "amortized_maskonly": ("autoencoder",), "evidence": ("autoencoder",),
+         "evidence_e2e": ("autoencoder", "classifier", "evidence")}
 _NETS = {"amortized": ("alpha_core", "beta_obs", "gamma_cls"), "amortized_maskonly": None}
 
 def spec_name(model: str, seed: int) -> str:
@@ -40,7 +44,13 @@ def stage_config(model: str, cfg) -> dict:
     own = {"autoencoder": {"k": cfg.k, "hidden": cfg.ae_hidden, "steps": cfg.ae_steps, "batch_size": cfg.batch_size},
            "classifier": {"steps": cfg.cls_steps, "batch_size": cfg.batch_size},
            "local_predictor": {"steps": cfg.local_steps, "batch_size": cfg.batch_size},
-           "learned_gate": {"steps": cfg.gate_steps, "margin": cfg.gate_margin}}.get(model)
+           "learned_gate": {"steps": cfg.gate_steps, "margin": cfg.gate_margin},
+           # the EvidenceNet route: every mask and noise family, latent-mask policy any (the evaluation suite's recipe)
+           "evidence": {"hidden": cfg.inpaint_hidden, "steps": cfg.evidence_steps, "batch_size": cfg.batch_size,
+                        "lr": cfg.evidence_lr, "masks": list(MASK_TYPES), "noises": list(NOISE_TYPES), "policy": "any"},
+           "evidence_e2e": {"hidden": cfg.inpaint_hidden, "steps": cfg.e2e_steps, "batch_size": cfg.batch_size,
+                            "lr": cfg.e2e_lr, "inpaint_weight": cfg.e2e_inpaint_weight, "masks": list(MASK_TYPES),
+                            "noises": list(NOISE_TYPES), "policy": "any"}}.get(model)
     if own is None:
         a, b, g = (cfg.alpha_core, cfg.beta_obs, cfg.gamma_cls) if _NETS[model] else (0.0, 0.0, 0.0)
         own = {"alpha_core": a, "beta_obs": b, "gamma_cls": g, "hidden": cfg.inpaint_hidden, "obs_sigma": cfg.obs_sigma,
@@ -63,6 +73,8 @@ def _build(cfg: dict) -> torch.nn.Module:
     if m == "classifier": return LogOddsClassifier(k, 10)
     if m == "local_predictor": return LocalBitPredictor(k)
     if m == "learned_gate": return LearnedDRoPEEnergy(k=k)
+    if m == "evidence": return EvidenceNet(k, cfg["hidden"])
+    if m == "evidence_e2e": return EvidenceComposite(EvidenceNet(k, cfg["hidden"]), LogOddsClassifier(k, 10))
     return InpaintNet(k, cfg["hidden"])
 
 def _train(cfg: dict, deps: dict, device: str = "auto", progress: bool = True) -> torch.nn.Module:
@@ -73,6 +85,12 @@ def _train(cfg: dict, deps: dict, device: str = "auto", progress: bool = True) -
     if m == "autoencoder":
         return train_autoencoder(x, k=cfg["k"], hidden=cfg["hidden"], steps=cfg["steps"], batch_size=cfg["batch_size"],
                                  seed=s, device=dev, progress=progress)[0].requires_grad_(False)
+    if m in ("evidence", "evidence_e2e"):   # both seed themselves; their corruption draws come from their own generators
+        kw = dict(steps=cfg["steps"], batch_size=cfg["batch_size"], mask_types=tuple(cfg["masks"]), noises=tuple(cfg["noises"]),
+                  lr=cfg["lr"], seed=s, policy=cfg["policy"], progress=progress)
+        if m == "evidence": return train_evidence_net(n("autoencoder"), x, hidden=cfg["hidden"], **kw)[0]
+        return train_composite(EvidenceComposite(n("evidence"), n("classifier")), n("autoencoder"), x, y,
+                               inpaint_weight=cfg["inpaint_weight"], **kw)[0]
     z = _codes(deps, cfg, x)
     if m == "classifier":
         return train_classifier(z, y, steps=cfg["steps"], batch_size=cfg["batch_size"], seed=s, device=dev, progress=progress)[0]

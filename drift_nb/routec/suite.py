@@ -19,9 +19,10 @@ from tqdm.auto import tqdm
 from ..cache import cached
 from ..goals import interval_clears
 from ..core import check_choice, seed_everything
+from ..results import mean_ci
 from .attention import InpaintNetV2, train_inpaint_v2
-from .benchmark import Solver, config_seed, corrupt, count_params, evaluate
-from .evidence import evidence_solver, train_evidence_net
+from .benchmark import Solver, _pearson, config_seed, corrupt, count_params, evaluate
+from .evidence import composite_solver, evidence_solver, train_evidence_net
 from .histogram import histogram_features, train_histogram_classifier, train_histogram_inpainter
 from .inpaint import InpaintNet, InpaintTrainer, amortized_inpaint
 from .masks import BITMASK_POLICIES, MASK_TYPES, NOISE_TYPES, run_golden_mask_tests
@@ -29,9 +30,10 @@ from .pipeline import RouteCModels, key_test_solvers
 from .pipeline import mcmc_solver, net_solver
 
 # %% auto #0
-__all__ = ['SUITE_V2_MODES', 'STRIPES_AWARE_MASKS', 'ROUTE_B', 'HEADLINE', 'ExtraNets', 'train_extra_nets', 'train_b2',
-           'suite_solvers', 'mcmc_solvers', 'policy_solvers', 'flip_rate_map', 'run_suite', 'throughput', 'speed_table',
-           'ood_matrix', 'gate_maps', 'suite_goals', 'seed_spread', 'goals_over_seeds']
+__all__ = ['SUITE_V2_MODES', 'STRIPES_AWARE_MASKS', 'ROUTE_B', 'HEADLINE', 'E2E_SIGN_GOAL', 'E2E_MEAN_GOAL', 'ExtraNets',
+           'train_extra_nets', 'train_b2', 'suite_solvers', 'mcmc_solvers', 'policy_solvers', 'flip_rate_map',
+           'run_suite', 'throughput', 'speed_table', 'ood_matrix', 'gate_maps', 'suite_goals', 'seed_spread',
+           'goals_over_seeds', 'composite_sign_goal', 'composite_mean_goal', 'composite_goals']
 
 # %% ../../nbs/routec/12_suite.ipynb #c487ccea
 SUITE_V2_MODES = ("soft", "hard")
@@ -45,13 +47,13 @@ class ExtraNets:
     timings: pd.DataFrame | None = None
     config: dict = field(default_factory=dict)
 
-def _train_one(net, z, *, steps, batch_size, mask_types, seed, lr, progress, v2: bool, policy: str = "any"):
+def _train_one(net, z, *, steps, batch_size, mask_types, seed, lr, progress, v2: bool, policy: str = "any", encode=None, x=None):
     if v2:
         _, hist = train_inpaint_v2(net, z, steps=steps, batch_size=batch_size, mask_types=mask_types, seed=seed, lr=lr,
                                    progress=progress)
-    else:
-        hist = InpaintTrainer(net, mask_types=mask_types, seed=seed, lr=lr, bitmask_policy=policy).train(
-            z, steps=steps, batch_size=batch_size, progress=progress)
+    else:   # with `encode`, the net reads the occluded image's code in training, as the solvers give it at evaluation
+        hist = InpaintTrainer(net, mask_types=mask_types, seed=seed, lr=lr, bitmask_policy=policy, encode=encode).train(
+            z, x, steps=steps, batch_size=batch_size, progress=progress)
     return net.eval().requires_grad_(False), hist
 
 @cached("routec.extra_nets")
@@ -85,7 +87,8 @@ def train_extra_nets(models: RouteCModels, x_train: torch.Tensor, *, steps: int,
         net = (InpaintNetV2(cfg.k, hidden) if is_v2 else InpaintNet(cfg.k, hidden, padding=padding)).to(dev)
         t0 = time.perf_counter()
         nets[name], hists[name] = _train_one(net, z, steps=int(steps), batch_size=batch_size, mask_types=masks, seed=seed,
-                                             lr=lr, progress=progress, v2=is_v2, policy=pol)
+                                             lr=lr, progress=progress, v2=is_v2, policy=pol,
+                                             **({"encode": models.ae.encode, "x": x_train.to(dev)} if pol == "soft" else {}))
         rows.append({"model": name, "net": type(net).__name__, "mask_types": "+".join(masks), "padding": padding, "policy": pol,
                      "steps": int(steps), "params": count_params(net), "train_seconds": time.perf_counter() - t0})
     # EvidenceNets train on corrupted images (every mask family), not on blanked clean codes: `evidence` sees every
@@ -126,7 +129,7 @@ def train_b2(models: RouteCModels, x_train: torch.Tensor, y_train: torch.Tensor,
 
 # %% ../../nbs/routec/12_suite.ipynb #5fc62206
 def suite_solvers(models: RouteCModels, extra: ExtraNets, n_sweeps: int | None = None) -> dict:
-    "Key-test methods + `learned_drope_softmin` + `ood_random` (V2's matched InpaintNet), `v2_soft`, `v2_hard`, `stripes_aware`(`_zeros`), `evidence_unknown`/`_all`, by name (MCMC first)."
+    "Key-test methods + `learned_drope_softmin` + `ood_random` (V2's matched InpaintNet), `v2_soft`, `v2_hard`, `stripes_aware`(`_zeros`), `evidence_unknown`/`_all`/`_clean`, `evidence_e2e` (when `models` has it), by name (MCMC first)."
     out = mcmc_solvers(models, n_sweeps)
     out.update({n: s for n, s in key_test_solvers(models, n_sweeps=n_sweeps).items() if s.kind != "mcmc"})
     if "ood_random" in extra.nets: out["ood_random"] = net_solver("ood_random", extra.nets["ood_random"])   # V2's matched InpaintNet
@@ -137,6 +140,7 @@ def suite_solvers(models: RouteCModels, extra: ExtraNets, n_sweeps: int | None =
     if "evidence" in extra.nets:
         for rw in ("unknown", "all"): out[f"evidence_{rw}"] = evidence_solver(f"evidence_{rw}", extra.nets["evidence"], rw)
     if "evidence_clean" in extra.nets: out["evidence_clean"] = evidence_solver("evidence_clean", extra.nets["evidence_clean"], "unknown")
+    if "evidence_e2e" in models.nets: out["evidence_e2e"] = composite_solver("evidence_e2e", models.nets["evidence_e2e"])
     return out
 
 def mcmc_solvers(models: RouteCModels, n_sweeps: int | None = None) -> dict:
@@ -206,7 +210,9 @@ class _Recorder:
 def run_suite(solvers, ae, classifier, x: torch.Tensor, y: torch.Tensor, *, masks=MASK_TYPES, noises=NOISE_TYPES,
               policy: str = "any", seed: int = 0, n_timing: int = 5, batch_size: int = 256, progress: bool = True,
               keep_outputs: bool = False):
-    "`evaluate` every solver on every (mask, noise) with `benchmark`'s paired seeds; -> (table, {(method, mask, noise): diag + flip maps (+ z_before, z_after, bit_mask with `keep_outputs`)})."
+    """`evaluate` every solver on every (mask, noise) with `benchmark`'s paired seeds; a solver with its own `classifier` (a
+    `CompositeSolver`) has `acc_after` read by it. -> (table, {(method, mask, noise): diag + flip maps + per-digit 0/1
+    `correct_before` / `correct_after` (+ z_before, z_after, bit_mask with `keep_outputs`)})."""
     solvers = list(solvers.values()) if isinstance(solvers, dict) else list(solvers)
     masks, noises = list(masks), list(noises)
     run_golden_mask_tests(policy, mask_types=masks)   # only the masks evaluated: `majority` has no unknown token on stripes
@@ -214,13 +220,27 @@ def run_suite(solvers, ae, classifier, x: torch.Tensor, y: torch.Tensor, *, mask
     jobs = [(s, m, nz) for s in solvers for m in masks for nz in noises]
     for s, m, nz in tqdm(jobs, desc="suite", disable=not progress):
         rec = _Recorder(s, len(x), keep_outputs)
-        row, _, diag = evaluate(Solver(s.name, rec.fn, s.params, s.kind, s.rewrites_observed), ae, classifier, x, y, mask=m, noise=nz,
-                                policy=policy, seed=config_seed(seed, masks, noises, m, nz), n_timing=n_timing,
-                                batch_size=batch_size)
+        kw = dict(mask=m, noise=nz, policy=policy, seed=config_seed(seed, masks, noises, m, nz), batch_size=batch_size)
+        row, per, diag = evaluate(Solver(s.name, rec.fn, s.params, s.kind, s.rewrites_observed), ae, classifier, x, y,
+                                  n_timing=n_timing, **kw)
+        if getattr(s, "classifier", None) is not None: row, per = _read_by_own_classifier(row, per, s, ae, x, y, **kw)
         maps = rec.maps()
         row["flip_rate_mean"] = float(maps["flip_rate"].nanmean())
-        rows.append(row); diags[(s.name, m, nz)] = {**diag, **maps}
+        rows.append(row)
+        diags[(s.name, m, nz)] = {**diag, **maps, "correct_before": per["acc_before"].to_numpy(), "correct_after": per["acc_after"].to_numpy()}
     return pd.DataFrame(rows), diags
+
+def _read_by_own_classifier(row: dict, per: pd.DataFrame, s: Solver, ae, x, y, **kw):
+    "The row of `s` re-scored with its own classifier on the same draws: acc_after, Δacc (per digit, vs the frozen classifier's acc_before) and its interval."
+    row_own, per_own, _ = evaluate(Solver(s.name, s.fn, s.params, s.kind, s.rewrites_observed), ae, s.classifier, x, y, n_timing=0, **kw)
+    if not np.array_equal(per_own["mse_after"].to_numpy(), per["mse_after"].to_numpy()):
+        raise ValueError(f"{s.name}: a second pass gave other codes; a solver with its own classifier must be deterministic")
+    dacc = per_own["acc_after"].to_numpy() - per["acc_before"].to_numpy()
+    d, lo, hi = mean_ci(dacc)
+    out = {**row, "acc_after_frozen_classifier": row["acc_after"], "acc_after": row_own["acc_after"], "delta_acc": d,
+           "delta_acc_ci_low": lo, "delta_acc_ci_high": hi,
+           "corr_dmse_dacc": _pearson((per["mse_after"] - per["mse_before"]).to_numpy(), dacc)}
+    return out, per.assign(acc_after=per_own["acc_after"])
 
 # %% ../../nbs/routec/12_suite.ipynb #a9d01146
 def throughput(solver: Solver, z: torch.Tensor, bit_mask: torch.Tensor, x_obs: torch.Tensor | None = None,
@@ -364,3 +384,62 @@ def goals_over_seeds(tabs: dict, speeds: dict, **kwargs) -> pd.DataFrame:
         if len(have) < len(per): ev += f"; missing for seeds {sorted(set(per) - set(have))}"
         rows.append({"goal": key[0], "method": key[1], "met": met, "evidence": ev, "seeds": len(per)})
     return pd.DataFrame(rows)
+
+# %% ../../nbs/routec/12_suite.ipynb #ff12fad4
+E2E_SIGN_GOAL = "end-to-end composite: delta_acc > 0 (95% CI above 0) on center and stripes under {noises}, every training seed"
+E2E_MEAN_GOAL = "end-to-end composite: mean delta_acc over the 16 configurations above the EvidenceNet's ({ref}; 95% interval over training seeds)"
+
+def _check_tabs(tabs: dict):
+    if not isinstance(tabs, dict) or not tabs: raise ValueError("tabs must be a non-empty {training seed: suite table}")
+    for s, t in tabs.items():
+        miss = sorted({"method", "mask", "noise", "delta_acc", "delta_acc_ci_low", "delta_acc_ci_high", "n"} - set(t.columns))
+        if miss: raise ValueError(f"table of seed {s} lacks columns {miss}")
+
+def composite_sign_goal(tabs: dict, *, method: str = "evidence_e2e", masks=("center", "stripes"), noises=NOISE_TYPES) -> dict:
+    "Goal row: `method`'s Δacc interval lies above 0 in every (mask, noise) of `masks` x `noises`, for every seed of `{seed: suite table}`."
+    _check_tabs(tabs)
+    cells = [(m, nz) for m in masks for nz in noises]
+    goal = E2E_SIGN_GOAL.format(noises="all four noises" if tuple(noises) == NOISE_TYPES else " and ".join(noises))
+    met, parts = True, []
+    for s, t in tabs.items():
+        o = t[t["method"] == method].set_index(["mask", "noise"])
+        missing = [c for c in cells if c not in o.index]
+        if missing:
+            met = False; parts.append(f"seed {s}: not computable, no rows for {missing}"); continue
+        rs = o.loc[cells]
+        above = rs["delta_acc_ci_low"] > 0
+        met &= bool(above.all())
+        worst = rs["delta_acc_ci_low"].idxmin()
+        parts.append(f"seed {s}: {int(above.sum())} of {len(cells)} intervals above 0, lowest {worst[0]} / {worst[1]} "
+                     f"{rs.loc[worst, 'delta_acc']:+.1%} [{rs.loc[worst, 'delta_acc_ci_low']:+.1%}, {rs.loc[worst, 'delta_acc_ci_high']:+.1%}] "
+                     f"(n = {int(rs.loc[worst, 'n'])})")
+    return {"goal": goal, "method": method, "met": bool(met), "evidence": "; ".join(parts)}
+
+def composite_mean_goal(tabs: dict, *, method: str = "evidence_e2e", ref: str = "evidence_all", masks=MASK_TYPES,
+                        noises=NOISE_TYPES, conf: float = 0.95) -> dict:
+    "Goal row: per seed, mean Δacc of `method` minus `ref`'s over `masks` x `noises`; met when the `conf` interval of those differences over seeds lies above 0."
+    _check_tabs(tabs)
+    cells = [(m, nz) for m in masks for nz in noises]
+    goal = E2E_MEAN_GOAL.format(ref=ref)
+    diffs, parts = {}, []
+    for s, t in tabs.items():
+        means = {}
+        for meth in (method, ref):
+            o = t[t["method"] == meth].set_index(["mask", "noise"])["delta_acc"]
+            missing = [c for c in cells if c not in o.index]
+            if missing: return {"goal": goal, "method": method, "met": False,
+                                "evidence": f"not computable: seed {s} has no {meth} rows for {missing}"}
+            means[meth] = float(o.loc[cells].mean())
+        diffs[s] = means[method] - means[ref]
+        parts.append(f"seed {s}: {means[method]:+.1%} vs {means[ref]:+.1%} (difference {diffs[s]:+.1%})")
+    d, lo, hi = mean_ci(list(diffs.values()), conf)
+    if len(diffs) < 2:
+        return {"goal": goal, "method": method, "met": False,
+                "evidence": "; ".join(parts) + f"; one training seed: no interval over seeds, so not judged ({len(cells)} configurations)"}
+    return {"goal": goal, "method": method, "met": interval_clears(lo, hi, 0.0),
+            "evidence": "; ".join(parts) + f"; mean difference {d:+.1%} [{lo:+.1%}, {hi:+.1%}] over {len(diffs)} seeds "
+                        f"({len(cells)} configurations each)"}
+
+def composite_goals(tabs: dict, *, method: str = "evidence_e2e", ref: str = "evidence_all") -> pd.DataFrame:
+    "Both goals of the end-to-end composite on `{seed: suite table}` (16 configurations each): the sign goal and the mean goal."
+    return pd.DataFrame([composite_sign_goal(tabs, method=method), composite_mean_goal(tabs, method=method, ref=ref)])
