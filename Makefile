@@ -51,7 +51,7 @@ nbtest: $(STAMP)
 	$(TEST_THREADS) $(BIN)/nbdev-test --n-workers 2
 
 pytest: $(STAMP)
-	$(TEST_THREADS) $(BIN)/python -m pytest -q -n 2 --durations=15
+	$(TEST_THREADS) $(BIN)/python -m pytest -q -n 2 --dist worksteal --durations=15
 
 docs: $(STAMP)
 	$(BIN)/drift-nb docs

@@ -105,39 +105,6 @@ def test_reproduce_runs_every_report_and_writes_index(sandbox, reports_copy):
     assert "flaky-smoke/tables/status.md" in index
 
 
-@pytest.mark.slow
-def test_routec_key_test_runs_at_smoke(sandbox):
-    """The variant routec_key_test_stripes at smoke: amortized rows on both occlusions, MCMC rows on stripes only
-    (the cpu profile's split; the model-cache test below runs the full 24-row table)."""
-    r = drift_nb("run", "routec_key_test_stripes", "--profile", "smoke", "--no-progress")
-    assert r.returncode == 0, r.stderr[-3000:]
-    run = sandbox["runs"] / "_adhoc" / "routec_key_test_stripes-smoke"
-    import pandas as pd
-    key = pd.read_csv(run / "tables" / "key_test.csv")
-    assert len(key) == 22 and set(key["method"]) == {"baseline", "drope", "learned_drope", "amortized",
-                                                     "amortized_maskonly", "iterative", "evidence_e2e"}
-    assert set(key.query("kind == 'mcmc'")["mask"]) == {"stripes"}
-    assert set(key.query("kind == 'amortized'")["mask"]) == {"center", "stripes"}
-    assert (key["pixel_mask_ratio"] > 0).all() and (key["bit_mask_ratio"] > 0).all() and (key["mse_before"] > 0).all()
-    _check_delta_acc_intervals(key)
-    assert key.query("kind == 'mcmc'")["n"].eq(4).all() and key.query("kind == 'amortized'")["n"].eq(64).all()
-    # the end-to-end composite: read by its own classifier (delta_acc pairs that with the pipeline classifier's acc_before)
-    e2e = key[key["method"] == "evidence_e2e"]
-    assert len(e2e) == 4 and ((e2e["acc_after"] - e2e["acc_before"] - e2e["delta_acc"]).abs() < 1e-6).all()
-    assert e2e["acc_after_frozen_classifier"].notna().all() and key.loc[key["method"] != "evidence_e2e", "acc_after_frozen_classifier"].isna().all()
-    goals = pd.read_csv(run / "tables" / "goals.csv")
-    sign = goals[goals["goal"].str.startswith("end-to-end composite")]
-    assert len(sign) == 1 and sign["met"].item() == bool((e2e["delta_acc_ci_low"] > 0).all())
-    assert {"speed.csv", "key_test_vs_design.csv", "iterative_steps.csv"} <= set(p.name for p in (run / "tables").iterdir())
-    assert (run / "figures" / "delta_acc_vs_design.png").is_file()
-    # the speed-up compares each method with baseline on the configurations both ran (stripes here), not over all four
-    speed = pd.read_csv(run / "tables" / "speed.csv").set_index("method")
-    am_shared = key.query("method == 'amortized' and mask == 'stripes'")["runtime_ms_p50"].median()
-    assert speed.loc["amortized", "ms_p50_shared"] == pytest.approx(am_shared)
-    assert speed.loc["amortized", "speedup_vs_baseline"] == pytest.approx(speed.loc["baseline", "ms_p50"] / am_shared)
-    assert speed.loc["baseline", "speedup_vs_baseline"] == pytest.approx(1.0)
-
-
 def _has_cuda():
     import torch
     return torch.cuda.is_available()
@@ -390,22 +357,45 @@ def test_report_variant_is_listed_and_its_fixed_parameters_cannot_be_overridden(
     assert r.returncode != 0 and "donut" in r.stderr and "multi_hole" in r.stderr, r.stderr[-2000:]
 
 
-def test_model_cache_cold_warm_and_no_cache_runs_give_identical_tables(sandbox):
-    """A smoke run with a cold cache trains and stores every model; the same run again loads them all and writes
+def test_routec_key_test_stripes_at_smoke_and_model_cache_cold_warm_uncached(sandbox):
+    """The variant routec_key_test_stripes at smoke (amortized rows on both occlusions, MCMC rows on stripes only, the
+    cpu profile's split). Its cold-cache run trains and stores every model; the same run again loads them all and writes
     the same tables (every column except timings); --no-cache trains afresh without touching the cache."""
     import json, shutil
     from drift_nb.compare import compare_runs
-    run = sandbox["runs"] / "_adhoc" / "routec_key_test-smoke"
+    run = sandbox["runs"] / "_adhoc" / "routec_key_test_stripes-smoke"
     statuses = lambda d: [m["status"] for m in json.loads((d / "run.json").read_text())["models"]]
-    r = drift_nb("run", "routec_key_test", "--profile", "smoke", "--no-progress")
+    r = drift_nb("run", "routec_key_test_stripes", "--profile", "smoke", "--no-progress")
     assert r.returncode == 0, r.stderr[-3000:]
     cold = sandbox["runs"].parent / "cold"; shutil.copytree(run, cold)
     assert statuses(cold) == ["trained"] * 8    # the pipeline's six, the EvidenceNet and the end-to-end composite
     import pandas as pd
-    assert len(pd.read_csv(cold / "tables" / "key_test.csv")) == 28   # smoke: MCMC rows on both occlusions, 4 composite rows
+    key = pd.read_csv(cold / "tables" / "key_test.csv")
+    assert len(key) == 22 and set(key["method"]) == {"baseline", "drope", "learned_drope", "amortized",
+                                                     "amortized_maskonly", "iterative", "evidence_e2e"}
+    assert set(key.query("kind == 'mcmc'")["mask"]) == {"stripes"}
+    assert set(key.query("kind == 'amortized'")["mask"]) == {"center", "stripes"}
+    assert (key["pixel_mask_ratio"] > 0).all() and (key["bit_mask_ratio"] > 0).all() and (key["mse_before"] > 0).all()
+    _check_delta_acc_intervals(key)
+    assert key.query("kind == 'mcmc'")["n"].eq(4).all() and key.query("kind == 'amortized'")["n"].eq(64).all()
+    # the end-to-end composite: read by its own classifier (delta_acc pairs that with the pipeline classifier's acc_before)
+    e2e = key[key["method"] == "evidence_e2e"]
+    assert len(e2e) == 4 and ((e2e["acc_after"] - e2e["acc_before"] - e2e["delta_acc"]).abs() < 1e-6).all()
+    assert e2e["acc_after_frozen_classifier"].notna().all() and key.loc[key["method"] != "evidence_e2e", "acc_after_frozen_classifier"].isna().all()
+    goals = pd.read_csv(cold / "tables" / "goals.csv")
+    sign = goals[goals["goal"].str.startswith("end-to-end composite")]
+    assert len(sign) == 1 and sign["met"].item() == bool((e2e["delta_acc_ci_low"] > 0).all())
+    assert {"speed.csv", "key_test_vs_design.csv", "iterative_steps.csv"} <= set(p.name for p in (cold / "tables").iterdir())
+    assert (cold / "figures" / "delta_acc_vs_design.png").is_file()
+    # the speed-up compares each method with baseline on the configurations both ran (stripes here), not over all four
+    speed = pd.read_csv(cold / "tables" / "speed.csv").set_index("method")
+    am_shared = key.query("method == 'amortized' and mask == 'stripes'")["runtime_ms_p50"].median()
+    assert speed.loc["amortized", "ms_p50_shared"] == pytest.approx(am_shared)
+    assert speed.loc["amortized", "speedup_vs_baseline"] == pytest.approx(speed.loc["baseline", "ms_p50"] / am_shared)
+    assert speed.loc["baseline", "speedup_vs_baseline"] == pytest.approx(1.0)
     entries = sorted(p.name for p in sandbox["cache"].iterdir())
     assert len(entries) == 8 and all(e.startswith("routec.") for e in entries)
-    r = drift_nb("run", "routec_key_test", "--profile", "smoke", "--no-progress")
+    r = drift_nb("run", "routec_key_test_stripes", "--profile", "smoke", "--no-progress")
     assert r.returncode == 0, r.stderr[-3000:]
     assert statuses(run) == ["loaded"] * 8
     md = (run / "RUN.md").read_text()
@@ -415,7 +405,7 @@ def test_model_cache_cold_warm_and_no_cache_runs_give_identical_tables(sandbox):
     strict = diff[~diff["timing"] & ~((diff["table"] == "goals") & (diff["column"] == "evidence"))]
     assert len(strict) > 50 and (strict["verdict"] == "identical").all(), strict.to_string()
     assert set(diff.loc[diff["verdict"] != "identical", "table"]) <= {"key_test", "key_test_vs_design", "speed", "goals"}
-    r = drift_nb("run", "routec_key_test", "--profile", "smoke", "--no-progress", "--no-cache")
+    r = drift_nb("run", "routec_key_test_stripes", "--profile", "smoke", "--no-progress", "--no-cache")
     assert r.returncode == 0, r.stderr[-3000:]
     assert statuses(run) == ["uncached"] * 8 and sorted(p.name for p in sandbox["cache"].iterdir()) == entries
     diff = compare_runs(cold, run)

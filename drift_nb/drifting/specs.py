@@ -212,13 +212,13 @@ def toy_name(target: str, start: str, variant: str, seed: int = 0) -> str:
     return f"drifting.toy.{target}.{start}.{TOY_VARIANT_KEYS[variant]}" + (f".seed{seed}" if seed else "")
 
 def toy_config(target: str, start: str, variant: str, seed: int = 0, train_scale: float = 1.0) -> dict:
-    "The configuration of one toy run at `train_scale` (steps scaled, at least 20; batch 2,048 from the cpu scale up, else 128)."
+    "The configuration of one toy run at `train_scale` (steps scaled, at least 20; batch 2,048 and curve points on 2,048 samples from the cpu scale up, else 128 and 512)."
     from drift_nb.drifting.toys import ToyGeneratorConfig
     toy_name(target, start, variant, seed)                  # validates the names
     steps = max(20, int(round(TOY_STEPS * train_scale)))
     return {"target": target, "start": start, "variant": variant, "seed": seed, "steps": steps,
             "batch": TOY_BATCH if train_scale >= 1 else TOY_SMOKE_BATCH, "tau": 0.05, "lr": 1e-3,
-            "log_every": max(1, min(100, steps // 20)), "n_eval": 2048, "generator": asdict(ToyGeneratorConfig())}
+            "log_every": max(1, min(100, steps // 20)), "n_eval": 2048 if train_scale >= 1 else 512, "generator": asdict(ToyGeneratorConfig())}
 
 def _toy_data(cfg: dict) -> tuple:
     from drift_nb.drifting.toys import sample_target

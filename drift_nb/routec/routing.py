@@ -567,8 +567,8 @@ def gate_difference(gate_a, gate_b, autoencoder, x: torch.Tensor, mask_type="ran
     if n_boot < 100: raise ValueError(f"n_boot must be >= 100 for a {conf:.0%} interval, got {n_boot}")
     views = occlusion_views(autoencoder, x, mask_type, generator, policy)
     with torch.no_grad():
-        ha = view_pair_gates(gate_a, *views, cand_idx if cand_idx is not None else None, hard=True)
-        hb = view_pair_gates(gate_b, *views, cand_idx if cand_idx is not None else None, hard=True)
+        ha = view_pair_gates(gate_a, *views, cand_idx, hard=True)
+        hb = view_pair_gates(gate_b, *views, cand_idx, hard=True)
     B = ha[0].shape[0]
     def diff(idx):
         (ka, oa), (kb, ob) = _digit_kappa_open(*ha, idx), _digit_kappa_open(*hb, idx)
