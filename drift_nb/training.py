@@ -36,10 +36,11 @@ from .core import atomic_write_json, atomic_write_text, check_choice, config_has
 # %% auto #0
 __all__ = ['RESUME_MODES', 'PRECISIONS', 'KILL_ENV', 'SPEC_MODULES', 'SPEC_MODULES_ENV', 'FINGERPRINT_RTOL', 'N_PROJ',
            'MANIFEST_FORMAT', 'WEIGHTS', 'MANIFEST', 'CURVE', 'TRAIN_PROFILES', 'world', 'batch_indices',
-           'TrainContext', 'GeneratorState', 'training_context', 'fit', 'ModelSpec', 'register', 'specs', 'get_spec',
-           'with_deps', 'fingerprint', 'fingerprint_diff', 'model_fingerprint', 'ModelError', 'models_dir', 'entry_dir',
-           'read_manifest', 'read_weights', 'write_entry', 'committed_entries', 'load_entry', 'curve_of', 'get_model',
-           'train_dir', 'train_model', 'models_table', 'model_location', 'precision_benchmark', 'models_markdown']
+           'TrainContext', 'GeneratorState', 'training_context', 'fit', 'monitored', 'ModelSpec', 'register', 'specs',
+           'get_spec', 'with_deps', 'fingerprint', 'fingerprint_diff', 'model_fingerprint', 'ModelError', 'models_dir',
+           'entry_dir', 'read_manifest', 'read_weights', 'write_entry', 'committed_entries', 'load_entry', 'curve_of',
+           'get_model', 'train_dir', 'train_model', 'models_table', 'model_location', 'precision_benchmark',
+           'models_markdown']
 
 # %% ../nbs/13_training.ipynb #4e421efa
 def world() -> tuple[int, int]:
@@ -201,6 +202,24 @@ def fit(model: torch.nn.Module, optimizer, loss_fn: Callable, n_steps: int, *, c
     if ctx is not None: ctx.histories.append(history)
     model.eval()
     return history
+
+# %% ../nbs/13_training.ipynb #4ca3931f
+def monitored(loss_fn: Callable, measure: Callable, every: int, n_steps: int | None = None) -> Callable:
+    """`loss_fn(model, step)` that also logs `measure(model)` (a dict of held-out metrics) at step 0, every `every` steps and
+    at step `n_steps - 1`, before that step's update, in eval mode and without gradients; `every` = 0 logs nothing."""
+    if isinstance(every, bool) or not isinstance(every, int) or every < 0:
+        raise ValueError(f"every must be an int >= 0 (0: no held-out measure), got {every!r}")
+    def fn(model, step):
+        seen = {}
+        if every and (step % every == 0 or step == (n_steps or 0) - 1):
+            was = model.training
+            model.eval()
+            with torch.no_grad(): seen = dict(measure(model))
+            model.train(was)
+        out = loss_fn(model, step)
+        loss, logs = out if isinstance(out, tuple) else (out, {})
+        return loss, {**logs, **seen}
+    return fn
 
 # %% ../nbs/13_training.ipynb #fef216c6
 SPEC_MODULES = ("drift_nb.routec.specs", "drift_nb.bubbles.specs", "drift_nb.bubbles.ar_peer", "drift_nb.drifting.specs",

@@ -18,14 +18,15 @@ from ..cache import cached
 from ..core import get_device, seed_everything
 from ..nn import TokenTransformer, TransformerConfig
 from ..sampling import sample_categorical
-from ..training import ModelSpec, fit, register
+from ..training import ModelSpec, fit, monitored, register
 from .mdlm import (ALLOWED, EDGE_OFFSET, IN_VOCAB, MASK_IDS, PAD_IDS, V_OUT, DenoiserConfig, TrainConfig, _batch,
                                    cosine_lr, is_pad, pad_mask, room_count_probs, room_counts)
 from .plans import EDGE_VOCAB, IS_NODE, N_SLOTS, NODE_VOCAB, SEQ_LEN, make_dataset
 from .samplers import TOP_P_RULES, draw_room_counts, nucleus_filter
+from .specs import HELDOUT_N, bubbles_config, heldout_set
 
 # %% auto #0
-__all__ = ['BOS0', 'AR_HELDOUT_SEED', 'AR_STEPS', 'BubbleAR', 'ar_nll', 'train_ar', 'sample_ar', 'ar_config', 'ar_heldout_nll']
+__all__ = ['BOS0', 'BubbleAR', 'ar_nll', 'nll_per_slot', 'train_ar', 'sample_ar', 'ar_config', 'ar_heldout_nll']
 
 # %% ../../nbs/bubbles/07_ar_peer.ipynb #97035ede
 BOS0 = IN_VOCAB          # input id of the start token for a diagram of k rooms: BOS0 + k
@@ -61,11 +62,18 @@ def ar_nll(model: BubbleAR, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor
     ce = F.cross_entropy(logits[real], x[real], reduction="sum")
     return ce, real.sum()
 
+@torch.no_grad()
+def nll_per_slot(model: BubbleAR, x: torch.Tensor, batch: int = 500) -> float:
+    "Negative log-likelihood of clean diagrams `x` in nats per real slot (exact for the AR model; evaluated `batch` diagrams at a time)."
+    ce, n = zip(*(ar_nll(model, x[i:i + batch]) for i in range(0, len(x), batch)))
+    return float(sum(ce) / sum(n))
+
 # %% ../../nbs/bubbles/07_ar_peer.ipynb #23b7d4a4
 @cached("bubbles.autoregressive")
 def train_ar(x_train: torch.Tensor, cfg: DenoiserConfig | None = None, tc: TrainConfig | None = None, *,
-             device: str = "auto", progress: bool = True) -> tuple[BubbleAR, pd.DataFrame]:
-    "Train the autoregressive peer on clean diagrams `x_train` `[N, 36]`; -> (model in eval mode, loss history in nats per real slot)."
+             heldout: torch.Tensor | None = None, eval_every: int = 0, device: str = "auto",
+             progress: bool = True) -> tuple[BubbleAR, pd.DataFrame]:
+    "Train the autoregressive peer on clean diagrams `x_train` `[N, 36]`, logging the NLL of `heldout` every `eval_every` steps; -> (model in eval mode, history in nats per real slot)."
     cfg, tc = cfg or DenoiserConfig(), tc or TrainConfig()
     dev = get_device(device)
     seed_everything(tc.seed)
@@ -76,6 +84,9 @@ def train_ar(x_train: torch.Tensor, cfg: DenoiserConfig | None = None, tc: Train
     def loss_fn(m, step):
         ce, n = ar_nll(m, _batch(x, tc, step))
         return ce / n
+    if heldout is not None:
+        xh = heldout.to(dev)
+        loss_fn = monitored(loss_fn, lambda m: {"heldout_nll": nll_per_slot(m, xh)}, eval_every, tc.steps)
     hist = fit(model, opt, loss_fn, tc.steps, config={"model": asdict(cfg), "train": asdict(tc), "kind": "ar"},
                scheduler=sched, grad_clip=tc.grad_clip, desc="bubbles AR", progress=progress)
     return model.eval().requires_grad_(False), pd.DataFrame(hist)
@@ -105,13 +116,9 @@ def sample_ar(model: BubbleAR, n: int, top_p: float = 0.9, top_p_rule: str = "of
     return torch.cat(outs).cpu()
 
 # %% ../../nbs/bubbles/07_ar_peer.ipynb #4186674f
-AR_HELDOUT_SEED = 10_000      # the held-out diagrams of bubbles.specs: make_dataset(2,000, AR_HELDOUT_SEED + seed)
-AR_STEPS = 10_000             # v1's and v2's training steps
-
 def ar_config(train_scale: float = 1.0, seed: int = 0, n_train: int = 20000) -> dict:
-    "The configuration of the autoregressive peer at `train_scale`: v1's network and training run."
-    return {"kind": "ar", "n_train": int(n_train), "seed": int(seed), "model": asdict(DenoiserConfig()),
-            "train": asdict(TrainConfig(seed=seed, steps=AR_STEPS).scaled(train_scale))}
+    "The configuration of the autoregressive peer at `train_scale`: exactly v1's (network, data, training run, held-out curve), causal."
+    return {**bubbles_config("v1", train_scale, seed, n_train), "kind": "ar"}
 
 def _ar_data(cfg: dict) -> tuple:
     return (make_dataset(cfg["n_train"], seed=cfg["seed"]),)
@@ -120,19 +127,16 @@ def _ar_build(cfg: dict) -> BubbleAR:
     return BubbleAR(DenoiserConfig(**cfg["model"]))
 
 def _ar_train(cfg: dict, deps: dict, device: str = "auto", progress: bool = True) -> BubbleAR:
-    return train_ar(_ar_data(cfg)[0], DenoiserConfig(**cfg["model"]), TrainConfig(**cfg["train"]), device=device, progress=progress,
-                    cache=False)[0]
+    return train_ar(_ar_data(cfg)[0], DenoiserConfig(**cfg["model"]), TrainConfig(**cfg["train"]), heldout=heldout_set(cfg),
+                    eval_every=cfg["monitor"]["every"], device=device, progress=progress, cache=False)[0]
 
 def _ar_probe(model: BubbleAR, cfg: dict) -> torch.Tensor:
     x = make_dataset(32, seed=123).to(next(model.parameters()).device)
     return model(x).softmax(-1).flatten()
 
-@torch.no_grad()
-def ar_heldout_nll(model: BubbleAR, cfg: dict, n: int = 2000) -> dict:
-    "NLL per real slot on `n` held-out diagrams."
-    x = make_dataset(n, seed=AR_HELDOUT_SEED + cfg["seed"]).to(next(model.parameters()).device)
-    ce, m = zip(*(ar_nll(model, x[i:i + 500]) for i in range(0, n, 500)))
-    return {"heldout_nll": float(sum(ce) / sum(m)), "heldout_n": n}
+def ar_heldout_nll(model: BubbleAR, cfg: dict, n: int = HELDOUT_N) -> dict:
+    "NLL per real slot on `n` held-out diagrams (the diffusion models' `heldout_set`): the manifest's final metric."
+    return {"heldout_nll": nll_per_slot(model, heldout_set(cfg, n).to(next(model.parameters()).device)), "heldout_n": n}
 
 register(ModelSpec("bubbles.autoregressive", "bubbles", "bubble diagrams: the autoregressive peer (v1's network, causal)",
                    config=ar_config, data=_ar_data, build=_ar_build, train=_ar_train, probe=_ar_probe,

@@ -15,12 +15,12 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..cache import cached
-from ..training import fit
+from ..training import fit, monitored
 from ..core import get_device, seed_everything
 from ..nn import count_params
 from .mdlm import (BubbleDenoiser, DenoiserConfig, LOGLINEAR_EPS, MaskedDiffusion, TrainConfig, _batch, _pad_like,
                                    antithetic_times, cosine_lr, forward_mask, is_pad, mask_tokens, masked_ce, room_count_probs,
-                                   step_generator)
+                                   nelbo_per_slot, step_generator)
 from .plans import SEQ_LEN
 
 # %% auto #0
@@ -83,8 +83,9 @@ def v2_surrogate(model: MaskedDiffusion, x: torch.Tensor, t: torch.Tensor, gener
 
 @cached("bubbles.forward_v2")
 def train_forward(x_train: torch.Tensor, cfg: DenoiserConfig | None = None, tc: TrainConfig | None = None, *,
-                  rate_lr: float = 1e-3, device: str = "auto", progress: bool = True) -> tuple[MaskedDiffusion, pd.DataFrame]:
-    "Train v2 (denoiser + rate network, jointly) on clean diagrams `x_train`; -> (model in eval mode, history)."
+                  rate_lr: float = 1e-3, heldout: torch.Tensor | None = None, eval_every: int = 0, device: str = "auto",
+                  progress: bool = True) -> tuple[MaskedDiffusion, pd.DataFrame]:
+    "Train v2 (denoiser + rate network, jointly) on clean diagrams `x_train`, logging the NELBO of `heldout` every `eval_every` steps; -> (model in eval mode, history)."
     cfg, tc = cfg or DenoiserConfig(), tc or TrainConfig()
     dev = get_device(device)
     seed_everything(tc.seed)
@@ -99,6 +100,9 @@ def train_forward(x_train: torch.Tensor, cfg: DenoiserConfig | None = None, tc: 
         t = antithetic_times(len(xb), generator=g, device=dev)
         loss, nelbo, share = v2_surrogate(m, xb, t, g)
         return loss, {"nelbo": nelbo, "masked_share": share}
+    if heldout is not None:
+        xh = heldout.to(dev)
+        loss_fn = monitored(loss_fn, lambda m: {"heldout_nelbo": nelbo_per_slot(m, xh)}, eval_every, tc.steps)
     hist = fit(model, opt, loss_fn, tc.steps, config={"model": asdict(cfg), "train": asdict(tc), "rate_lr": rate_lr, "kind": "v2"},
                scheduler=sched, grad_clip=tc.grad_clip, desc="v2 forward", progress=progress)
     return model.eval().requires_grad_(False), pd.DataFrame(hist)

@@ -16,17 +16,18 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..cache import cached
-from ..training import batch_indices, fit
+from ..training import batch_indices, fit, monitored
 from ..core import get_device, seed_everything
 from ..nn import TokenTransformer, TransformerConfig, count_params
 from .plans import (EDGE_MASK, EDGE_NONE, EDGE_PAD, EDGE_PAIRS, EDGE_VOCAB, IS_NODE, N_SLOTS, NODE_MASK,
                                     NODE_PAD, NODE_VOCAB, SEQ_LEN)
 
 # %% auto #0
-__all__ = ['V_OUT', 'EDGE_OFFSET', 'IN_VOCAB', 'EDGE_I', 'EDGE_J', 'MASK_IDS', 'PAD_IDS', 'ALLOWED', 'LOGLINEAR_EPS', 'pad_mask',
-           'is_pad', 'room_counts', 'room_count_probs', 'mask_tokens', 'is_masked', 'antithetic_times',
-           'LogLinearSchedule', 'DenoiserConfig', 'BubbleDenoiser', 'forward_mask', 'masked_ce', 'MaskedDiffusion',
-           'uniform_bound', 'TrainConfig', 'cosine_lr', 'step_generator', 'train_mdlm']
+__all__ = ['V_OUT', 'EDGE_OFFSET', 'IN_VOCAB', 'EDGE_I', 'EDGE_J', 'MASK_IDS', 'PAD_IDS', 'ALLOWED', 'LOGLINEAR_EPS',
+           'HELDOUT_SEED', 'pad_mask', 'is_pad', 'room_counts', 'room_count_probs', 'mask_tokens', 'is_masked',
+           'antithetic_times', 'LogLinearSchedule', 'DenoiserConfig', 'BubbleDenoiser', 'forward_mask', 'masked_ce',
+           'MaskedDiffusion', 'uniform_bound', 'TrainConfig', 'cosine_lr', 'step_generator', 'nelbo_per_slot',
+           'train_mdlm']
 
 # %% ../../nbs/bubbles/02_mdlm.ipynb #9574f349
 V_OUT = max(NODE_VOCAB, EDGE_VOCAB)      # logits width: the larger slot vocabulary; edge slots have -inf at 13, 14
@@ -198,10 +199,20 @@ def step_generator(seed: int, step: int, device="cpu") -> torch.Generator:
 def _batch(x: torch.Tensor, tc: TrainConfig, step: int) -> torch.Tensor:
     return x[batch_indices(len(x), tc.batch_size, step, tc.seed).to(x.device)]
 
+HELDOUT_SEED = 10_000   # the held-out diagrams are make_dataset(n, HELDOUT_SEED + training seed); their masks and times too
+
+def nelbo_per_slot(model: MaskedDiffusion, x: torch.Tensor) -> float:
+    "NELBO of clean diagrams `x` in nats per real slot, on antithetic times and masks drawn from a fixed generator (the same draws every call)."
+    g = step_generator(HELDOUT_SEED, 0)
+    with torch.no_grad():
+        nelbo, _ = model.nelbo(x, antithetic_times(len(x), generator=g, device=x.device), g)
+    return float(nelbo.sum() / (~is_pad(x)).sum())
+
 @cached("bubbles.mdlm_v1")
 def train_mdlm(x_train: torch.Tensor, cfg: DenoiserConfig | None = None, tc: TrainConfig | None = None, *,
-               device: str = "auto", progress: bool = True) -> tuple[MaskedDiffusion, pd.DataFrame]:
-    "Train v1 (MDLM, log-linear schedule) on clean diagrams `x_train` `[N, 36]`; -> (model in eval mode, loss history)."
+               heldout: torch.Tensor | None = None, eval_every: int = 0, device: str = "auto",
+               progress: bool = True) -> tuple[MaskedDiffusion, pd.DataFrame]:
+    "Train v1 (MDLM, log-linear schedule) on clean diagrams `x_train` `[N, 36]`, logging the NELBO of `heldout` every `eval_every` steps; -> (model in eval mode, history)."
     cfg, tc = cfg or DenoiserConfig(), tc or TrainConfig()
     dev = get_device(device)
     seed_everything(tc.seed)
@@ -215,6 +226,9 @@ def train_mdlm(x_train: torch.Tensor, cfg: DenoiserConfig | None = None, tc: Tra
         t = antithetic_times(len(xb), generator=g, device=dev)
         nelbo, masked = m.nelbo(xb, t, g)
         return nelbo.sum() / (~is_pad(xb)).sum(), {"masked_share": masked.float().mean()}
+    if heldout is not None:
+        xh = heldout.to(dev)
+        loss_fn = monitored(loss_fn, lambda m: {"heldout_nelbo": nelbo_per_slot(m, xh)}, eval_every, tc.steps)
     hist = fit(model, opt, loss_fn, tc.steps, config={"model": asdict(cfg), "train": asdict(tc), "kind": "mdlm_v1"},
                scheduler=sched, grad_clip=tc.grad_clip, desc="mdlm v1", progress=progress)
     return model.eval().requires_grad_(False), pd.DataFrame(hist)
