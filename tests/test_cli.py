@@ -488,6 +488,9 @@ def test_denoiser_variants_runs_at_smoke(sandbox):
     sm = pd.read_csv(t / "sigma_max.csv")
     assert list(sm["label"]) == ["V1", "V2", "V3"]
     assert len(pd.read_csv(t / "sigma_sweep.csv")) == 8
+    tr = pd.read_csv(t / "training.csv").set_index("variant")   # each variant is a spec, trained through the cache at smoke
+    assert tr.loc["V1", "spec"] == "denoiser.universal" and tr.loc["skeleton", "spec"] == "denoiser.variant_skeleton"
+    assert tr.loc["V2", "steps"] == 2 * tr.loc["V1", "steps"] and set(tr["source"]) == {"trained"}
 
 
 def test_denoiser_ablation_runs_at_smoke(sandbox):

@@ -7,7 +7,7 @@ Docs: https://drift-nb.github.io/drift_nb/denoiser/specs.html.md"""
 # %% ../../nbs/denoiser/06_specs.ipynb #639f5f2f
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, replace
 
 import torch
 
@@ -19,8 +19,9 @@ from .model import (DenoiserConfig, TrainConfig, UniversalDenoiser, heldout_ce, 
                                      train_denoiser)
 
 # %% auto #0
-__all__ = ['DENOISER_KINDS', 'DENOISER_SEEDS', 'DATA', 'MIXES', 'ABLATION_STEPS', 'ABLATION_MONITOR', 'VARIANTS', 'VARIANT_MIXES',
-           'denoiser_spec_name', 'denoiser_config', 'seed_specs', 'ablation_spec_name', 'ablation_config']
+__all__ = ['DENOISER_KINDS', 'DENOISER_SEEDS', 'DATA', 'DESIGN_VARIANTS', 'MIXES', 'ABLATION_STEPS', 'ABLATION_MONITOR',
+           'VARIANTS', 'VARIANT_MIXES', 'denoiser_spec_name', 'denoiser_config', 'seed_specs', 'variant_spec_name',
+           'variant_config', 'ablation_spec_name', 'ablation_config']
 
 # %% ../../nbs/denoiser/06_specs.ipynb #33af38c3
 DENOISER_KINDS = ("universal", "autoregressive", "planner")
@@ -38,7 +39,7 @@ def denoiser_config(kind: str, train_scale: float = 1.0, seed: int = 0) -> dict:
 
 def _data(cfg: dict) -> tuple:
     train = make_splits(n_train=cfg["n_train"], n_heldout=cfg["n_heldout"], seed=cfg["data_seed"])[0]
-    return (to_skeleton(train) if cfg["kind"] == "planner" else train,)
+    return (to_skeleton(train) if cfg["kind"] == "planner" or cfg.get("skeleton") else train,)
 
 def _build(cfg: dict) -> torch.nn.Module:
     mc = DenoiserConfig(**cfg["model"])
@@ -59,7 +60,7 @@ def _probe(model: torch.nn.Module, cfg: dict) -> torch.Tensor:
 def _metrics(model: torch.nn.Module, cfg: dict) -> dict:
     "Held-out cross-entropy: the denoiser's per token at sigma 0.5 on 2,000 held-out expressions, the causal models' next-token."
     held = make_splits(n_train=cfg["n_train"], n_heldout=cfg["n_heldout"], seed=cfg["data_seed"])[1]
-    if cfg["kind"] == "universal": ce = heldout_ce(model, held)
+    if cfg["kind"] == "universal": ce = heldout_ce(model, to_skeleton(held) if cfg.get("skeleton") else held)
     else: ce = next_token_ce(model, to_skeleton(held) if cfg["kind"] == "planner" else held)
     return {"heldout_ce": float(ce), "heldout_n": len(held)}
 
@@ -78,6 +79,32 @@ def seed_specs(train: torch.Tensor, seed: int, train_scale: float, cfg: Denoiser
     if len(train) != DATA["n_train"] or tensor_digest(train) != tensor_digest(_data({**DATA, "kind": "universal"})[0]): return None
     return {k: get_model(denoiser_spec_name(k, seed), denoiser_config(k, train_scale, seed), device=device, progress=progress,
                          cache=cache if cache is not None else False) for k in DENOISER_KINDS}
+
+# %% ../../nbs/denoiser/06_specs.ipynb #850a25e8
+DESIGN_VARIANTS = ("v1", "v2", "v3", "v4_selfcond", "hybrid_aware", "skeleton")
+
+def variant_spec_name(variant: str) -> str:
+    "The spec of a design variant: `denoiser.universal` for V1, `denoiser.variant_NAME` for the others."
+    if variant not in DESIGN_VARIANTS: raise ValueError(f"unknown design variant {variant!r}; valid: {', '.join(DESIGN_VARIANTS)}")
+    return "denoiser.universal" if variant == "v1" else f"denoiser.variant_{variant}"
+
+def variant_config(variant: str, train_scale: float = 1.0, seed: int = 0, n_train: int = 20_000, n_train_v2: int = 50_000,
+                   n_heldout: int = 2_000) -> dict:
+    "The configuration of design variant `variant` at `train_scale`, trained with `seed` on `make_splits(n_train, n_heldout, seed)` (V2: `n_train_v2`)."
+    name = variant_spec_name(variant)
+    data = {"n_train": int(n_train_v2 if variant == "v2" else n_train), "n_heldout": int(n_heldout), "data_seed": int(seed)}
+    if variant == "v1": return {**denoiser_config("universal", train_scale, seed), **data}
+    v1 = TrainConfig(seed=seed).scaled(train_scale)
+    tc = {"v2": replace(v1, steps=2 * v1.steps, sigma_max=1.0, high_noise_bias=0.3), "v3": replace(v1, sigma_max=1.0),
+          "hybrid_aware": replace(v1, steps=int(round(1.5 * v1.steps)), ar_prefix_ratio=0.5, ar_prefix_len=3)}.get(variant, v1)
+    return {"kind": "universal", "variant": variant, "seed": int(seed), **data, "skeleton": variant == "skeleton",
+            "model": asdict(DenoiserConfig(self_cond=variant == "v4_selfcond")), "train": asdict(tc)}
+
+for _v in DESIGN_VARIANTS[1:]:
+    register(ModelSpec(variant_spec_name(_v), "denoiser", f"denoiser design variant {_v} (report denoiser_variants)",
+                       config=lambda _v=_v, train_scale=1.0, seed=0: variant_config(_v, train_scale, seed),
+                       data=_data, build=_build, train=_train, probe=_probe, steps=lambda cfg: cfg["train"]["steps"],
+                       metrics=_metrics))
 
 # %% ../../nbs/denoiser/06_specs.ipynb #71f32a86
 MIXES = {"design": (0.5, 0.2, 0.15, 0.15), "mask80": (0.8, 0.08, 0.06, 0.06), "maskonly": (1.0, 0.0, 0.0, 0.0)}   # mask, replace, swap, indel
