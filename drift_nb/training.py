@@ -34,13 +34,13 @@ from .checkpoint import (LOAD_MODES, latest_checkpoint, list_checkpoints, load_c
 from .core import atomic_write_json, atomic_write_text, check_choice, config_hash, get_device, hardware_snapshot
 
 # %% auto #0
-__all__ = ['RESUME_MODES', 'PRECISIONS', 'KILL_ENV', 'SPEC_MODULES', 'SPEC_MODULES_ENV', 'FINGERPRINT_RTOL', 'N_PROJ',
-           'MANIFEST_FORMAT', 'WEIGHTS', 'MANIFEST', 'CURVE', 'TRAIN_PROFILES', 'world', 'batch_indices',
+__all__ = ['RESUME_MODES', 'PRECISIONS', 'KILL_ENV', 'SPEC_MODULES', 'SPEC_MODULES_ENV', 'STORE_DTYPES', 'FINGERPRINT_RTOL',
+           'N_PROJ', 'MANIFEST_FORMAT', 'WEIGHTS', 'MANIFEST', 'CURVE', 'TRAIN_PROFILES', 'world', 'batch_indices',
            'TrainContext', 'GeneratorState', 'training_context', 'fit', 'monitored', 'ModelSpec', 'register', 'specs',
            'get_spec', 'with_deps', 'fingerprint', 'fingerprint_diff', 'model_fingerprint', 'ModelError', 'models_dir',
-           'entry_dir', 'read_manifest', 'read_weights', 'write_entry', 'committed_entries', 'load_entry', 'curve_of',
-           'get_model', 'train_dir', 'train_model', 'models_table', 'model_location', 'precision_benchmark',
-           'models_markdown']
+           'entry_dir', 'read_manifest', 'read_weights', 'round_to_store', 'write_entry', 'committed_entries',
+           'load_entry', 'curve_of', 'get_model', 'train_dir', 'train_model', 'models_table', 'model_location',
+           'precision_benchmark', 'models_markdown']
 
 # %% ../nbs/13_training.ipynb #4e421efa
 def world() -> tuple[int, int]:
@@ -203,7 +203,7 @@ def fit(model: torch.nn.Module, optimizer, loss_fn: Callable, n_steps: int, *, c
     model.eval()
     return history
 
-# %% ../nbs/13_training.ipynb #4e9deac2
+# %% ../nbs/13_training.ipynb #705e3686
 def monitored(loss_fn: Callable, measure: Callable, every: int, n_steps: int | None = None) -> Callable:
     """`loss_fn(model, step)` that also logs `measure(model)` (a dict of held-out metrics) at step 0, every `every` steps and
     at step `n_steps - 1`, before that step's update, in eval mode and without gradients; `every` = 0 logs nothing."""
@@ -225,6 +225,7 @@ def monitored(loss_fn: Callable, measure: Callable, every: int, n_steps: int | N
 SPEC_MODULES = ("drift_nb.routec.specs", "drift_nb.bubbles.specs", "drift_nb.bubbles.ar_peer", "drift_nb.drifting.specs",
                 "drift_nb.denoiser.specs")
 SPEC_MODULES_ENV = "DRIFT_NB_SPEC_MODULES"   # more modules that register specs (your own models), comma-separated
+STORE_DTYPES = {"float32": torch.float32, "float16": torch.float16}   # how committed weights may be stored
 _SPECS: dict = {}
 
 @dataclass(frozen=True)
@@ -235,7 +236,8 @@ class ModelSpec:
     `data(config)` the training tensors; `build(config)` an untrained model of that configuration (what committed weights
     load into); `train(config, deps, device, progress)` the trained model, given the trained `deps` by name;
     `probe(model, config)` the model's outputs on a fixed probe batch (its fingerprint); `steps(config)` the optimizer
-    steps; `metrics(model, config)` optional held-out metrics for the manifest."""
+    steps; `metrics(model, config)` optional held-out metrics for the manifest; `store` the dtype of the committed
+    weights (`STORE_DTYPES`): float16 halves the entry, and the model is rounded to it before anything is measured."""
     name: str
     chapter: str
     summary: str
@@ -247,6 +249,7 @@ class ModelSpec:
     steps: Callable[[dict], int]
     deps: tuple = ()
     metrics: Callable | None = None
+    store: str = "float32"
 
     def config_at(self, profile: str, root=None) -> dict:
         "The configuration the profile trains: its `train_scale` and `seed` from settings.ini."
@@ -256,6 +259,7 @@ class ModelSpec:
 
 def register(spec: ModelSpec) -> ModelSpec:
     "Add `spec` to the registry (a second spec with the same name is refused)."
+    check_choice("store", spec.store, tuple(STORE_DTYPES))
     if not re.fullmatch(r"[a-z][a-z0-9_.]*", spec.name):
         raise ValueError(f"model name {spec.name!r}: use lower-case letters, digits, '_' and '.' (a '-' separates the profile)")
     old = _SPECS.get(spec.name)
@@ -364,15 +368,25 @@ def read_weights(d: Path, man: dict) -> dict:
     try: return load_file(p)
     except Exception as e: raise ModelError(f"{p} cannot be read ({type(e).__name__}: {e})") from None
 
-def write_entry(d: Path, model: torch.nn.Module, manifest: dict, curve: pd.DataFrame) -> Path:
-    "Write weights, manifest and curve into a fresh folder, then swap it in for `d` (a crash leaves no partial entry)."
+def round_to_store(model: torch.nn.Module, store: str) -> torch.nn.Module:
+    "Round `model`'s floating parameters and buffers, in place, to values the storage dtype `store` holds exactly (they stay float32)."
+    check_choice("store", store, tuple(STORE_DTYPES))
+    dt = STORE_DTYPES[store]
+    with torch.no_grad():
+        for t in model.state_dict().values():
+            if t.is_floating_point(): t.copy_(t.to(dt).to(t.dtype))
+    return model
+
+def write_entry(d: Path, model: torch.nn.Module, manifest: dict, curve: pd.DataFrame, store: str = "float32") -> Path:
+    "Write weights (floating tensors as `store`), manifest and curve into a fresh folder, then swap it in for `d` (a crash leaves no partial entry)."
     from safetensors.torch import save_file
     d = Path(d); d.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{d.name}.", dir=d.parent))
     try:
-        sd = {k: v.detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
+        check_choice("store", store, tuple(STORE_DTYPES)); dt = STORE_DTYPES[store]
+        sd = {k: (v.to(dt) if v.is_floating_point() else v).detach().to("cpu").contiguous().clone() for k, v in model.state_dict().items()}
         save_file(sd, tmp / WEIGHTS)
-        manifest = {**manifest, "format": MANIFEST_FORMAT, "weights_sha256": _sha256(tmp / WEIGHTS),
+        manifest = {**manifest, "format": MANIFEST_FORMAT, "weights_sha256": _sha256(tmp / WEIGHTS), "weights_dtype": store,
                     "weights_bytes": (tmp / WEIGHTS).stat().st_size}
         curve.to_csv(tmp / CURVE, index=False)
         atomic_write_json(tmp / MANIFEST, manifest)
@@ -553,7 +567,7 @@ def train_model(name: str, *, profile: str = "cpu", resume: bool = False, device
         wall = time.perf_counter() - t0
         out = Path(dest) if dest is not None else entry_dir(name, profile, root)
         if rank != 0: return out
-        model = model.to("cpu").eval()
+        model = round_to_store(model.to("cpu").eval(), spec.store)   # what is measured below is exactly what loads
         from drift_nb.cache import source_hash
         manifest = {"name": name, "chapter": spec.chapter, "summary": spec.summary, "profile": profile, "config": cfg,
                     "config_hash": h, "data_digest": _data_digest(spec, cfg), "seed": cfg.get("seed"),
@@ -566,7 +580,7 @@ def train_model(name: str, *, profile: str = "cpu", resume: bool = False, device
                     "fingerprint": model_fingerprint(spec, model, cfg), "torch": torch.__version__,
                     "params": sum(p.numel() for p in model.parameters()),
                     "created_utc": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M:%S")}
-        d = write_entry(out, model, manifest, _curve(ctx.histories))
+        d = write_entry(out, model, manifest, _curve(ctx.histories), spec.store)
         shutil.rmtree(work, ignore_errors=True)
         return d
 

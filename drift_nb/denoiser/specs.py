@@ -80,7 +80,7 @@ def seed_specs(train: torch.Tensor, seed: int, train_scale: float, cfg: Denoiser
     return {k: get_model(denoiser_spec_name(k, seed), denoiser_config(k, train_scale, seed), device=device, progress=progress,
                          cache=cache if cache is not None else False) for k in DENOISER_KINDS}
 
-# %% ../../nbs/denoiser/06_specs.ipynb #850a25e8
+# %% ../../nbs/denoiser/06_specs.ipynb #53c99937
 DESIGN_VARIANTS = ("v1", "v2", "v3", "v4_selfcond", "hybrid_aware", "skeleton")
 
 def variant_spec_name(variant: str) -> str:
@@ -104,7 +104,7 @@ for _v in DESIGN_VARIANTS[1:]:
     register(ModelSpec(variant_spec_name(_v), "denoiser", f"denoiser design variant {_v} (report denoiser_variants)",
                        config=lambda _v=_v, train_scale=1.0, seed=0: variant_config(_v, train_scale, seed),
                        data=_data, build=_build, train=_train, probe=_probe, steps=lambda cfg: cfg["train"]["steps"],
-                       metrics=_metrics))
+                       metrics=_metrics, store="float16"))
 
 # %% ../../nbs/denoiser/06_specs.ipynb #71f32a86
 MIXES = {"design": (0.5, 0.2, 0.15, 0.15), "mask80": (0.8, 0.08, 0.06, 0.06), "maskonly": (1.0, 0.0, 0.0, 0.0)}   # mask, replace, swap, indel

@@ -251,7 +251,7 @@ def _register_toys():
                     register(ModelSpec(toy_name(t, s, v, sd), "drifting", f"2D toy generator: {t}, start {s}, {v} field, training seed {sd}",
                                        config=lambda train_scale=1.0, seed=0, _a=(t, s, v, sd): toy_config(*_a, train_scale=train_scale),
                                        data=_toy_data, build=_toy_build, train=_toy_train, probe=_toy_probe,
-                                       steps=lambda cfg: cfg["steps"]))
+                                       steps=lambda cfg: cfg["steps"], store="float16"))
 _register_toys()
 
 # %% ../../nbs/drifting/09_specs.ipynb #e6a079fc
