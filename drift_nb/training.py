@@ -203,7 +203,7 @@ def fit(model: torch.nn.Module, optimizer, loss_fn: Callable, n_steps: int, *, c
     model.eval()
     return history
 
-# %% ../nbs/13_training.ipynb #705e3686
+# %% ../nbs/13_training.ipynb #9ed04cb9
 def monitored(loss_fn: Callable, measure: Callable, every: int, n_steps: int | None = None) -> Callable:
     """`loss_fn(model, step)` that also logs `measure(model)` (a dict of held-out metrics) at step 0, every `every` steps and
     at step `n_steps - 1`, before that step's update, in eval mode and without gradients; `every` = 0 logs nothing."""

@@ -80,7 +80,7 @@ def seed_specs(train: torch.Tensor, seed: int, train_scale: float, cfg: Denoiser
     return {k: get_model(denoiser_spec_name(k, seed), denoiser_config(k, train_scale, seed), device=device, progress=progress,
                          cache=cache if cache is not None else False) for k in DENOISER_KINDS}
 
-# %% ../../nbs/denoiser/06_specs.ipynb #53c99937
+# %% ../../nbs/denoiser/06_specs.ipynb #59f6b738
 DESIGN_VARIANTS = ("v1", "v2", "v3", "v4_selfcond", "hybrid_aware", "skeleton")
 
 def variant_spec_name(variant: str) -> str:
