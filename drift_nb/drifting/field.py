@@ -75,15 +75,16 @@ def drift_affinity(x: torch.Tensor, y_pos: torch.Tensor, y_neg: torch.Tensor, ta
     "Steps 1-3 of Alg. 2 (the floor and the weights of `w_neg` after): the affinities (A_pos `[..., N, N+]`, A_neg `[..., N, N-]`)."
     tau, self_mask_value, w = _check_field_inputs(x, y_pos, y_neg, tau, mask_self, normalize, self_mask_value, w_neg)
     floor = _check_floor(affinity_floor)
-    dist_pos, dist_neg = torch.cdist(x, y_pos), torch.cdist(x, y_neg)
+    n_pos = y_pos.shape[-2]
+    logit = torch.cat([torch.cdist(x, y_pos), torch.cdist(x, y_neg)], dim=-1).mul_(-1.0 / tau)   # one fresh buffer, scaled in place
     if mask_self:                                          # y_neg[i] is x_i for i < N: x_i is not its own negative
-        dist_neg = dist_neg + self_mask_value * torch.eye(x.shape[-2], y_neg.shape[-2], dtype=x.dtype, device=x.device)
-    logit = torch.cat([-dist_pos / tau, -dist_neg / tau], dim=-1)
-    if normalize == "both": A = torch.exp(0.5 * (logit.log_softmax(-1) + logit.log_softmax(-2)))
+        logit[..., n_pos:].diagonal(dim1=-2, dim2=-1).sub_(self_mask_value / tau)
+    if normalize == "both":   # sqrt(row softmax * column softmax) = exp(logit - (lse_row + lse_col) / 2): two reductions, one exp
+        A = (logit - 0.5 * (logit.logsumexp(-1, keepdim=True) + logit.logsumexp(-2, keepdim=True))).exp_()
     elif normalize == "y": A = logit.softmax(-1)
     else: A = logit.exp()                                  # logits are <= 0: this can underflow, never overflow
     if floor is not None: A = A.clamp_min(math.sqrt(floor))   # = sqrt(max(row * col, floor)) under "both"; the masked pair too
-    A_pos, A_neg = A.split([y_pos.shape[-2], y_neg.shape[-2]], dim=-1)
+    A_pos, A_neg = A.split([n_pos, y_neg.shape[-2]], dim=-1)
     if w is not None: A_neg = A_neg * w.unsqueeze(-2)
     return A_pos, A_neg
 
