@@ -16,7 +16,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from ..cache import cached
-from ..training import batch_indices, fit
+from ..training import batch_indices, fit, monitored
 from ..core import get_device, seed_everything
 from .corruption import corrupt, sample_sigma
 from .data import BOS, EOS, MASK, MAX_LEN, PAD, VOCAB_SIZE
@@ -167,9 +167,9 @@ def train_denoiser(x_train: torch.Tensor, cfg: DenoiserConfig | None = None, tc:
         with torch.no_grad():
             acc = (logits[:, 1:].argmax(-1) == clean[:, 1:]).float().mean()
         logs |= {"token_acc": acc, "lr": sched.get_last_lr()[0]}
-        if heldout is not None and monitor_every and (step % monitor_every == 0 or step == tc.steps - 1):
-            logs["heldout_ce"] = heldout_ce(m, heldout)   # its own stream: training is unchanged
         return loss, logs
+    if heldout is not None:   # heldout_ce draws from its own stream: training is unchanged
+        loss_fn = monitored(loss_fn, lambda m: {"heldout_ce": heldout_ce(m, heldout)}, monitor_every, tc.steps)
     config = ({"model": asdict(cfg), "train": asdict(tc)} | ({"corruption": list(corruption)} if corruption is not None else {})
               | ({"causal_share": float(causal_share)} if causal_share else {}))
     hist = fit(model, opt, loss_fn, tc.steps, config=config, scheduler=sched, grad_clip=tc.grad_clip, desc="denoiser", progress=progress)
@@ -198,10 +198,9 @@ def train_autoregressive(x_train: torch.Tensor, cfg: DenoiserConfig | None = Non
         seq = x[batch_indices(len(x), tc.batch_size, step, tc.seed).to(dev)]
         logits = m(seq[:, :-1], causal=True)   # position i predicts token i + 1; the PAD tail is predicted too
         loss = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), seq[:, 1:].reshape(-1))
-        logs = {"lr": sched.get_last_lr()[0]}
-        if heldout is not None and monitor_every and (step % monitor_every == 0 or step == tc.steps - 1):
-            logs["heldout_ce"] = next_token_ce(m, heldout)
-        return loss, logs
+        return loss, {"lr": sched.get_last_lr()[0]}
+    if heldout is not None:
+        loss_fn = monitored(loss_fn, lambda m: {"heldout_ce": next_token_ce(m, heldout)}, monitor_every, tc.steps)
     hist = fit(model, opt, loss_fn, tc.steps, config={"model": asdict(cfg), "train": asdict(tc), "kind": "autoregressive"},
                scheduler=sched, grad_clip=tc.grad_clip, desc="autoregressive", progress=progress)
     return model.eval().requires_grad_(False), _history(hist)
