@@ -140,4 +140,4 @@ def ar_heldout_nll(model: BubbleAR, cfg: dict, n: int = HELDOUT_N) -> dict:
 
 register(ModelSpec("bubbles.autoregressive", "bubbles", "bubble diagrams: the autoregressive peer (v1's network, causal)",
                    config=ar_config, data=_ar_data, build=_ar_build, train=_ar_train, probe=_ar_probe,
-                   steps=lambda cfg: cfg["train"]["steps"], metrics=ar_heldout_nll))
+                   steps=lambda cfg: cfg["train"]["steps"], metrics=ar_heldout_nll, store="float16"))

@@ -74,4 +74,5 @@ def heldout_nelbo(model: MaskedDiffusion, cfg: dict, n: int = HELDOUT_N) -> dict
 for _kind, _what in (("v1", "MDLM with the log-linear schedule"), ("v2", "learned per-slot forward process (rate network)")):
     register(ModelSpec(f"bubbles.mdlm_{_kind}" if _kind == "v1" else "bubbles.forward_v2", "bubbles", f"bubble diagrams {_kind}: {_what}",
                        config=lambda _k=_kind, **kw: bubbles_config(_k, **kw), data=_data, build=_build, train=_train,
-                       probe=_probe, steps=lambda cfg: cfg["train"]["steps"], metrics=heldout_nelbo))
+                       probe=_probe, steps=lambda cfg: cfg["train"]["steps"], metrics=heldout_nelbo,
+                       store="float32" if _kind == "v1" else "float16"))

@@ -140,16 +140,16 @@ def _ablation_train(cfg: dict, deps: dict, device: str = "auto", progress: bool 
                               device=device, progress=progress, cache=False, **kw)[0]
     return train_autoregressive(train, mc, tc, device=device, progress=progress, cache=False, **kw)[0]
 
-for _s in DENOISER_SEEDS:
+for _s in DENOISER_SEEDS:   # float16 entries (store): 24 specs must fit the models/ budget
     for _m in (*MIXES, "ar"):
         register(ModelSpec(ablation_spec_name(_m, _s), "denoiser",
                            f"denoiser corruption ablation: {'the autoregressive baseline' if _m == 'ar' else f'mix {_m}'}, training seed {_s}",
                            config=lambda _m=_m, _s=_s, train_scale=1.0, seed=0: ablation_config(_m, train_scale, _s),
                            data=_data, build=_build, train=_ablation_train, probe=_probe, steps=lambda cfg: cfg["train"]["steps"],
-                           metrics=_metrics))
+                           metrics=_metrics, store="float16"))
     for _m in VARIANT_MIXES:
         for _v in VARIANTS:
             register(ModelSpec(ablation_spec_name(_m, _s, _v), "denoiser", f"denoiser mix {_m}, variant {_v}, training seed {_s}",
                                config=lambda _m=_m, _s=_s, _v=_v, train_scale=1.0, seed=0: ablation_config(_m, train_scale, _s, _v),
                                data=_data, build=_build, train=_ablation_train, probe=_probe, steps=lambda cfg: cfg["train"]["steps"],
-                               metrics=_metrics))
+                               metrics=_metrics, store="float16"))

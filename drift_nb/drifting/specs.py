@@ -197,7 +197,8 @@ for _k in GENERATOR_KINDS:
                            # a spec is one training seed: the profile's seed does not move it
                            config=lambda train_scale=1.0, seed=0, _k=_k, _s=_s: generator_config(_k, train_scale, _s),
                            data=_data, build=_gen_build, train=_gen_train, probe=_gen_probe, steps=lambda cfg: cfg["steps"],
-                           deps=("drifting.classifier",) + {"mae_raw": ("drifting.mae",), "latent": ("drifting.ae",)}.get(_k, ())))
+                           deps=("drifting.classifier",) + {"mae_raw": ("drifting.mae",), "latent": ("drifting.ae",)}.get(_k, ()),
+                           store="float16" if _k == "flow_long" else "float32"))   # new entries as float16: models/ budget
 
 # %% ../../nbs/drifting/09_specs.ipynb #d5e18cba
 TOY_VARIANT_KEYS = {"faithful": "faithful", "attraction x1.5": "attr15", "attraction only": "attr_only"}
