@@ -4,12 +4,14 @@ VENV    ?= .venv
 BIN     := $(VENV)/bin
 STAMP   := $(VENV)/.drift_nb-installed
 PROFILE ?= cpu
+JOBS    ?= 1
 
-.PHONY: help venv reproduce train models test sync-check nbtest pytest docs docs-quarto clean
+.PHONY: help venv reproduce train train-missing models test sync-check nbtest pytest docs docs-quarto clean
 
 help:
 	@echo "make reproduce   create .venv if missing, run every report at PROFILE=$(PROFILE) (committed weights in models/ are loaded, not retrained)"
-	@echo "make train       retrain every model spec at PROFILE=$(PROFILE) into models/ (a killed one continues with: drift-nb train NAME --resume)"
+	@echo "make train       retrain every model spec at PROFILE=$(PROFILE) into models/, JOBS=$(JOBS) at once (a killed one continues with: drift-nb train NAME --resume)"
+	@echo "make train-missing  train only the specs with no entry for their configuration yet (JOBS=2 on a 2-core machine)"
 	@echo "make models      list the model specs, where their weights are and whether they still match the code"
 	@echo "make test        create .venv if missing, export sync check, nbdev-test, pytest, docs build"
 	@echo "make docs        build the offline docs site into docs/ (no Quarto needed)"
@@ -28,7 +30,10 @@ reproduce: $(STAMP)
 	$(BIN)/drift-nb reproduce --profile $(PROFILE)
 
 train: $(STAMP)
-	$(BIN)/drift-nb train --all --profile $(PROFILE)
+	$(BIN)/drift-nb train --all --profile $(PROFILE) --jobs $(JOBS)
+
+train-missing: $(STAMP)
+	$(BIN)/drift-nb train --all --missing --profile $(PROFILE) --jobs $(JOBS)
 
 models: $(STAMP)
 	$(BIN)/drift-nb models

@@ -55,6 +55,11 @@ def _parser() -> argparse.ArgumentParser:
     t.add_argument("--device", default="auto", help="auto | cpu | cuda")
     t.add_argument("--ckpt-minutes", type=float, default=5.0, help="minutes between checkpoints of the training state")
     t.add_argument("--no-progress", action="store_true")
+    t.add_argument("--missing", action="store_true",
+                   help="only the models with no entry for this configuration at --profile (a batch picks up where it stopped)")
+    t.add_argument("--jobs", type=int, default=1, metavar="N",
+                   help="train N models at once, each in its own process with cores/N threads (a model waits for its "
+                        "dependencies); logs go to the train folder (default 1: one after another in this process)")
     k = sub.add_parser("cache", help="list the model cache's entries, or clear it")
     k.add_argument("action", nargs="?", default="list", choices=CACHE_ACTIONS, help="list (default) | clear")
     d = sub.add_parser("docs", help="build the offline docs site (no Quarto needed) and README.md")
@@ -93,6 +98,20 @@ def _train(args) -> None:
     for n in args.names: get_spec(n)
     names = list(specs()) if args.all else args.names
     order = [n for n in with_deps(names) if n in names]
+    if args.jobs < 1: raise RunnerError(f"--jobs must be at least 1, got {args.jobs}")
+    if args.missing:
+        from drift_nb.training import entry_current
+        have = [n for n in order if entry_current(n, args.profile)]
+        order = [n for n in order if n not in have]
+        print(f"[drift-nb] --missing: {len(have)} of {len(have) + len(order)} already have an entry at profile {args.profile}; "
+              f"{len(order)} to train")
+    if args.jobs > 1:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1: raise RunnerError("--jobs runs separate processes: not under torchrun")
+        from drift_nb.training import train_jobs
+        flags = ["--profile", args.profile, "--device", args.device, "--ckpt-minutes", str(args.ckpt_minutes), "--no-progress"]
+        bad = [r for r in train_jobs(order, args.jobs, flags + (["--resume"] if args.resume else [])) if r["status"] != "done"]
+        if bad: raise RunnerError("not trained: " + "; ".join(f"{r['name']} ({r['status']}, log {r['log']})" for r in bad))
+        return
     if int(os.environ.get("WORLD_SIZE", "1")) > 1 and world()[1] == 1:   # started by torchrun
         import torch, torch.distributed as dist
         cuda = args.device != "cpu" and torch.cuda.is_available()

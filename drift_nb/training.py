@@ -40,7 +40,7 @@ __all__ = ['RESUME_MODES', 'PRECISIONS', 'KILL_ENV', 'SPEC_MODULES', 'SPEC_MODUL
            'get_spec', 'with_deps', 'fingerprint', 'fingerprint_diff', 'model_fingerprint', 'ModelError', 'models_dir',
            'entry_dir', 'read_manifest', 'read_weights', 'round_to_store', 'write_entry', 'committed_entries',
            'load_entry', 'curve_of', 'get_model', 'train_dir', 'train_model', 'models_table', 'model_location',
-           'precision_benchmark', 'models_markdown']
+           'entry_current', 'train_jobs', 'precision_benchmark', 'models_markdown']
 
 # %% ../nbs/13_training.ipynb #4e421efa
 def world() -> tuple[int, int]:
@@ -631,6 +631,48 @@ def model_location(name: str, profile: str = "cpu", root=None) -> str:
     mc = ModelCache(enabled=True)
     key = mc.key(name, {"config": cfg, "data": _data_digest(spec, cfg)}, _spec_code(spec))
     return "cache" if mc.entry(name, key).exists() else "missing"
+
+# %% ../nbs/13_training.ipynb #b72df626
+def entry_current(name: str, profile: str = "cpu", root=None) -> bool:
+    "Whether models/ holds an entry of `name` at `profile` trained with the configuration the code gives now (weights not loaded)."
+    d = entry_dir(name, profile, root)
+    try: return read_manifest(d)["config_hash"] == config_hash(get_spec(name).config_at(profile, root))
+    except ModelError: return False
+
+def train_jobs(names, jobs: int, flags=(), *, threads: int | None = None, log_dir: Path | None = None,
+               poll: float = 0.5, echo=print) -> list[dict]:
+    """Train `names` with `drift-nb train NAME FLAGS...`, at most `jobs` processes at once, each with `threads` threads
+    (default: the cores over `jobs`). A model waits for those of its dependencies in `names`; one whose dependency failed
+    is skipped. Returns one row per model: name, status (done / failed (exit N) / skipped), seconds, log file."""
+    import subprocess, sys
+    if jobs < 1: raise ValueError(f"jobs must be at least 1, got {jobs}")
+    names = [n for n in with_deps(names) if n in set(names)]
+    threads = threads or max(1, (os.cpu_count() or 1) // jobs)
+    log_dir = Path(log_dir) if log_dir is not None else train_dir() / "logs"
+    log_dir.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads), "MKL_NUM_THREADS": str(threads)}
+    pending, running, rows = list(names), {}, {}
+    while pending or running:
+        for n in list(pending):
+            if len(running) >= jobs: break
+            deps = [d for d in get_spec(n).deps if d in rows or d in pending or d in running]
+            if any(rows.get(d, {}).get("status", "done") != "done" for d in deps if d in rows):
+                pending.remove(n); rows[n] = {"name": n, "status": "skipped", "seconds": 0.0, "log": ""}
+                echo(f"[drift-nb] {n}: skipped (a dependency was not trained)"); continue
+            if any(d not in rows for d in deps): continue          # a dependency is still pending or running
+            log = log_dir / f"{n}.log"
+            f = open(log, "w")
+            p = subprocess.Popen([sys.executable, "-m", "drift_nb.cli", "train", n, *flags], stdout=f, stderr=subprocess.STDOUT, env=env)
+            running[n] = (p, f, time.perf_counter(), log); pending.remove(n)
+            echo(f"[drift-nb] {n}: started ({threads} thread{'s' * (threads > 1)}; log {log})")
+        for n, (p, f, t0, log) in list(running.items()):
+            if p.poll() is None: continue
+            f.close(); del running[n]
+            st = "done" if p.returncode == 0 else f"failed (exit {p.returncode})"
+            rows[n] = {"name": n, "status": st, "seconds": time.perf_counter() - t0, "log": str(log)}
+            echo(f"[drift-nb] {n}: {st} in {rows[n]['seconds']:.0f} s")
+        if running: time.sleep(poll)
+    return [rows[n] for n in names]
 
 # %% ../nbs/13_training.ipynb #50f40f2c
 def _headline_metric(metrics: dict) -> tuple[str | None, float]:

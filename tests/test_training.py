@@ -2,6 +2,7 @@
 gloo processes against one at equal global batch."""
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -119,3 +120,26 @@ def test_training_precision_runs_at_smoke(sandbox, tmp_path, monkeypatch):
     ok = (t["speedup_bf16"] >= 1.3) & (t["fp32_seed_min"] <= t["metric_bf16"]) & (t["metric_bf16"] <= t["fp32_seed_max"]) & (t["fp32_seeds"] >= 2)
     assert (t["adopt_bf16"] == ok).all()
     assert (t["fp32_seeds"] == 0).all(), "no committed smoke weights: nothing to compare against"
+
+
+def test_jobs_wait_for_dependencies_and_missing_skips_entries(tmp_path):
+    """`--jobs 2`: a model starts only after its dependency finished, one whose dependency failed is skipped and the run
+    fails naming both, and a job trains what a plain run trains; `--missing` then trains only the model without an entry."""
+    seq = _train(tmp_path / "seq", "toy.mlp", "--profile", "smoke")
+    assert seq.returncode == 0, seq.stderr
+    par = _train(tmp_path / "par", "toy.mlp_wide", "toy.after_broken", "toy.mlp", "toy.broken", "--profile", "smoke", "--jobs", "2")
+    assert par.returncode == 2, (par.stdout, par.stderr)
+    assert "toy.broken (failed (exit 1)" in par.stderr and "toy.after_broken (skipped" in par.stderr, par.stderr
+    out = par.stdout
+    assert out.index("toy.mlp: done") < out.index("toy.mlp_wide: started"), out
+    assert "toy.after_broken: started" not in out
+    m = tmp_path / "par" / "models"
+    assert sorted(p.name for p in m.iterdir()) == ["toy.mlp-smoke", "toy.mlp_wide-smoke"]
+    a = pd.read_csv(m / "toy.mlp-smoke" / "curve.csv").loss.to_numpy()
+    b = pd.read_csv(tmp_path / "seq" / "models" / "toy.mlp-smoke" / "curve.csv").loss.to_numpy()
+    assert len(a) == len(b) and abs(a - b).max() <= 1e-5 * abs(b).max(), "a job trained another model than a plain run"
+    shutil.rmtree(m / "toy.mlp_wide-smoke")
+    again = _train(tmp_path / "par", "toy.mlp", "toy.mlp_wide", "--profile", "smoke", "--missing", "--jobs", "2")
+    assert again.returncode == 0, again.stderr
+    assert "1 of 2 already have an entry" in again.stdout and "toy.mlp: started" not in again.stdout, again.stdout
+    assert (m / "toy.mlp_wide-smoke" / "weights.safetensors").exists()

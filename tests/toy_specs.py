@@ -26,3 +26,24 @@ def train(cfg, deps, device="cpu", progress=False):
 
 register(ModelSpec("toy.mlp", "toy", "a toy regression MLP", config, lambda cfg: (X, Y), build, train,
                    lambda m, cfg: m(X[:16]), lambda cfg: cfg["steps"]))
+
+# Three more for the `--jobs` test: one that depends on toy.mlp, one whose training fails, and one that depends on it.
+def _train_wide(cfg, deps, device="cpu", progress=False):
+    assert "toy.mlp" in deps, "a dependency is handed to the training function"
+    return train(cfg, deps, device, progress)
+
+def _fail(cfg, deps, device="cpu", progress=False):
+    raise RuntimeError("toy.broken fails on purpose")
+
+def _config_wide(train_scale=1.0, seed=0):
+    return {**config(train_scale, seed), "deps": {"toy.mlp": config(train_scale, seed)}}
+
+def _config_after(train_scale=1.0, seed=0):
+    return {**config(train_scale, seed), "deps": {"toy.broken": config(train_scale, seed)}}
+
+register(ModelSpec("toy.mlp_wide", "toy", "toy.mlp trained after it (a dependency)", _config_wide, lambda cfg: (X, Y), build,
+                   _train_wide, lambda m, cfg: m(X[:16]), lambda cfg: cfg["steps"], deps=("toy.mlp",)))
+register(ModelSpec("toy.broken", "toy", "a spec whose training fails", config, lambda cfg: (X, Y), build, _fail,
+                   lambda m, cfg: m(X[:16]), lambda cfg: cfg["steps"]))
+register(ModelSpec("toy.after_broken", "toy", "depends on toy.broken", _config_after, lambda cfg: (X, Y), build, train,
+                   lambda m, cfg: m(X[:16]), lambda cfg: cfg["steps"], deps=("toy.broken",)))
