@@ -753,7 +753,7 @@ def models_markdown(root=None) -> str:
         rows.append(f"| `{fam}` | {len(ms)} | {ms[0]['steps']:,} | {dur(min(mins), max(mins))} | {mb:.2f} MiB | "
                     f"{key.replace('_', ' ') + ': ' if key else ''}{', '.join(metric(m) for m in ms)} |")
     size = sum(f.stat().st_size for f in base.rglob("*") if f.is_file() and not any(p.endswith("-smoke") for p in f.parts))
-    return (f"Committed: **{n} of the {n_specs} specs**, {size / 2**20:.1f} MiB in `models/` (the budget is 100 MB); "
+    return (f"Committed: **{n} of the {n_specs} specs**, {size / 1e6:.1f} MB ({size / 2**20:.1f} MiB) in `models/` (the budget is 100 MB); "
             f"their training took {total_min:.0f} min of steps (steps × median step time).\n\n"
             "| model | seeds | steps | training per seed | size | held-out metric per seed |\n|---|--:|--:|--:|--:|---|\n"
             + "\n".join(rows) + "\n")
